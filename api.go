@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"commlab/shared"
+)
+
+// version is the lab's version, shown by /api/info.
+const version = "0.1.0"
+
+// patternNames are the HTTP patterns whose server-side stats /api/stats shows.
+var patternNames = []string{"poll", "longpoll", "sse", "ws"}
+
+// handleInfo describes the running lab: what a client needs to start.
+func (l *lab) handleInfo() http.Handler {
+	type patternURL struct {
+		URL         string `json:"url"`
+		Description string `json:"description"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		base, wsBase := "http://"+r.Host, "ws://"+r.Host
+		if r.TLS != nil {
+			base, wsBase = "https://"+r.Host, "wss://"+r.Host
+		}
+		shared.WriteJSON(w, http.StatusOK, map[string]any{
+			"version":  version,
+			"epoch":    l.feed.Epoch(),
+			"symbols":  l.feed.Symbols(),
+			"rate":     l.feed.Rate(),
+			"last_seq": l.gateway.History.Last(),
+			"history":  l.cfg.history,
+			"patterns": map[string]patternURL{
+				"poll":     {base + "/api/poll?since=0", "short polling: ask again every interval"},
+				"longpoll": {base + "/api/poll?since=0&wait=25s", "long polling: the server holds the request until a tick exists"},
+				"sse":      {base + "/api/sse", "server-sent events: one HTTP response that never ends"},
+				"ws":       {wsBase + "/api/ws", "WebSocket: one upgraded, full-duplex connection"},
+				"pubsub":   {l.broker.URL(), "NATS subjects ticks.<SYMBOL>; ticks.> for all"},
+			},
+		})
+	})
+}
+
+// handleStats is the snapshot the dashboard reads: every pattern's server-side
+// counters, plus the feed and gateway.
+func (l *lab) handleStats() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		patterns := l.metrics.Snapshot()
+		for _, name := range patternNames { // always present, even before any client
+			if _, ok := patterns[name]; !ok {
+				patterns[name] = shared.PatternSnapshot{}
+			}
+		}
+		shared.WriteJSON(w, http.StatusOK, map[string]any{
+			"time_us":  time.Now().UnixMicro(),
+			"epoch":    l.feed.Epoch(),
+			"rate":     l.feed.Rate(),
+			"last_seq": l.gateway.History.Last(),
+			"patterns": patterns,
+			"gateway": map[string]any{
+				"subscribers":      l.gateway.Hub.Len(),
+				"invalid_messages": l.gateway.Invalid(),
+			},
+		})
+	})
+}
+
+// handleRate changes the feed rate at run time: POST /api/rate?rate=N.
+func (l *lab) handleRate() http.Handler {
+	stats := l.metrics.Pattern("api")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stats.Requests.Add(1)
+		if r.Method != http.MethodPost {
+			stats.Bad("method")
+			w.Header().Set("Allow", http.MethodPost)
+			shared.WriteError(w, http.StatusMethodNotAllowed, "use POST /api/rate?rate=N")
+			return
+		}
+		rate, err := strconv.Atoi(r.URL.Query().Get("rate"))
+		if err == nil {
+			err = l.feed.SetRate(rate)
+		}
+		if err != nil {
+			stats.Bad("rate")
+			shared.WriteError(w, http.StatusBadRequest, fmt.Sprintf("rate must be a whole number of ticks/s from 0 to %d", shared.MaxRate))
+			return
+		}
+		l.log.Info("feed rate changed", "rate", rate, "remote", r.RemoteAddr)
+		shared.WriteJSON(w, http.StatusOK, map[string]int{"rate": rate})
+	})
+}
+
+// handleHealthz answers 200 while the feed can publish and the broker is up.
+func (l *lab) handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !l.broker.Healthy(l.gwConn) || !l.feedConn.IsConnected() {
+			http.Error(w, "nats unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprint(w, "ok")
+	})
+}
+
+// handleNotFound answers unknown API paths in the contract's error format.
+func (l *lab) handleNotFound() http.Handler {
+	stats := l.metrics.Pattern("api")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stats.Bad("path")
+		shared.WriteError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path+" (see /api/info)")
+	})
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// The lab's default addresses, as the contract states them.
+const (
+	defaultAddr       = "127.0.0.1:8080"
+	defaultNATSListen = "127.0.0.1:4222"
+)
+
+// config is everything a lab process needs to know. Flags override the
+// environment (COMMLAB_ADDR, NATS_URL), which overrides the defaults.
+type config struct {
+	addr          string
+	natsURL       string
+	natsListen    string
+	dataDir       string
+	rate          int
+	seed          uint64
+	history       int
+	allowOrigins  []string
+	queueLen      int
+	sseHeartbeat  time.Duration
+	wsPing        time.Duration
+	logLevel      slog.Level
+	shutdownGrace time.Duration
+}
+
+// labFlags declares the flags every command that starts a lab accepts. The
+// demo passes its own defaults for the two listen addresses so that it can run
+// next to a lab that is already serving.
+func labFlags(name string, getenv func(string) string, addr, natsListen string) (*flag.FlagSet, *config) {
+	cfg := &config{shutdownGrace: 5 * time.Second}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&cfg.addr, "addr", envOr(getenv, "COMMLAB_ADDR", addr), "HTTP address to serve on (env COMMLAB_ADDR); port 0 picks a free one")
+	fs.StringVar(&cfg.natsURL, "nats-url", getenv("NATS_URL"), "external NATS server or cluster, comma-separated (env NATS_URL); empty: run an embedded server")
+	fs.StringVar(&cfg.natsListen, "nats-listen", natsListen, "address the embedded NATS server listens on, for the nats CLI and other processes")
+	fs.StringVar(&cfg.dataDir, "data", "", "JetStream data directory of the embedded server; empty: a temp dir removed at exit")
+	fs.IntVar(&cfg.rate, "rate", 20, "feed rate in ticks per second across all symbols (0 pauses; changeable at run time)")
+	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the price random walk: the same seed gives the same prices")
+	fs.IntVar(&cfg.history, "history", 10_000, "ticks the gateway holds for polling and for resuming streams")
+	fs.Func("allow-origin", "extra browser Origin allowed to open WebSockets, a host pattern such as 'localhost:*' (repeatable)", func(v string) error {
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				cfg.allowOrigins = append(cfg.allowOrigins, o)
+			}
+		}
+		return nil
+	})
+	fs.IntVar(&cfg.queueLen, "queue", 256, "ticks queued per streaming client before it counts as too slow and is cut off")
+	fs.DurationVar(&cfg.sseHeartbeat, "sse-heartbeat", 15*time.Second, "interval of SSE heartbeat comments")
+	fs.DurationVar(&cfg.wsPing, "ws-ping", 20*time.Second, "interval of WebSocket keep-alive pings")
+	fs.Func("log-level", "debug, info, warn or error (default info)", func(v string) error {
+		return cfg.logLevel.UnmarshalText([]byte(v))
+	})
+	return fs, cfg
+}
+
+func (c *config) validate() error {
+	switch {
+	case c.rate < 0 || c.rate > 10_000:
+		return fmt.Errorf("--rate %d: want 0..10000 ticks/s", c.rate)
+	case c.history < 1:
+		return fmt.Errorf("--history %d: want at least 1", c.history)
+	case c.queueLen < 1:
+		return fmt.Errorf("--queue %d: want at least 1", c.queueLen)
+	}
+	return nil
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}

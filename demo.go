@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"commlab/patterns/polling"
+	"commlab/patterns/sse"
+	"commlab/patterns/websocket"
+	"commlab/shared"
+)
+
+// demoConfig holds the terminal client's own flags.
+type demoConfig struct {
+	url      string
+	interval time.Duration
+	wait     time.Duration
+	symbols  string
+	quiet    bool
+	duration time.Duration
+}
+
+func demoFlags(getenv func(string) string) (*flag.FlagSet, *config, *demoConfig) {
+	// Port 0: the demo's own lab takes free ports, so it can run beside `go run .`.
+	fs, cfg := labFlags("demo", getenv, "127.0.0.1:0", "127.0.0.1:0")
+	d := &demoConfig{}
+	fs.StringVar(&d.url, "url", "", "connect the client to this running lab (e.g. http://127.0.0.1:8080) instead of starting one")
+	fs.DurationVar(&d.interval, "interval", time.Second, "poll: time between requests")
+	fs.DurationVar(&d.wait, "wait", 25*time.Second, "longpoll: how long the server may hold a request")
+	fs.StringVar(&d.symbols, "symbols", "", "ws: comma-separated symbols to subscribe to with the symbols op (default all)")
+	fs.BoolVar(&d.quiet, "quiet", false, "print only the summary lines, not every tick")
+	fs.DurationVar(&d.duration, "for", 0, "stop after this long (default: until Ctrl-C)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: commlab demo <poll|longpoll|sse|ws> [flags]\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	return fs, cfg, d
+}
+
+// subscribeFunc is what every pattern's client looks like from the demo.
+type subscribeFunc func(ctx context.Context, baseURL string, fn func(shared.Tick), stats *shared.ClientStats) error
+
+func demoClient(pattern string, d *demoConfig) (subscribeFunc, string, error) {
+	switch pattern {
+	case "poll":
+		return func(ctx context.Context, url string, fn func(shared.Tick), st *shared.ClientStats) error {
+			return polling.Poll(ctx, url, fn, &polling.Options{Interval: d.interval, Stats: st})
+		}, fmt.Sprintf("short polling every %s", d.interval), nil
+	case "longpoll":
+		return func(ctx context.Context, url string, fn func(shared.Tick), st *shared.ClientStats) error {
+			return polling.Poll(ctx, url, fn, &polling.Options{Wait: d.wait, Stats: st})
+		}, fmt.Sprintf("long polling, wait up to %s", d.wait), nil
+	case "sse":
+		return func(ctx context.Context, url string, fn func(shared.Tick), st *shared.ClientStats) error {
+			return sse.Subscribe(ctx, url, fn, &sse.ClientOptions{Stats: st})
+		}, "server-sent events", nil
+	case "ws":
+		var symbols []string
+		if d.symbols != "" {
+			symbols = strings.Split(d.symbols, ",")
+		}
+		return func(ctx context.Context, url string, fn func(shared.Tick), st *shared.ClientStats) error {
+			return websocket.Subscribe(ctx, url, fn, &websocket.ClientOptions{Symbols: symbols, Stats: st})
+		}, "WebSocket", nil
+	}
+	return nil, "", fmt.Errorf("demo: unknown pattern %q (want poll, longpoll, sse or ws)", pattern)
+}
+
+// demo runs one pattern's terminal client against a lab of its own (or --url),
+// printing each tick as it arrives and a summary line every second.
+func demo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return fmt.Errorf("demo: which pattern? want poll, longpoll, sse or ws (e.g. go run . demo sse)")
+	}
+	pattern := args[0]
+	fs, cfg, d := demoFlags(getenv)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	subscribe, what, err := demoClient(pattern, d)
+	if err != nil {
+		return err
+	}
+	if d.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.duration)
+		defer cancel()
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	url := d.url
+	if url == "" {
+		l, err := startLab(cfg, newLogger(stderr, max(cfg.logLevel, slog.LevelWarn))) // the demo's output is the ticks
+		if err != nil {
+			return err
+		}
+		url = l.url()
+		g.Go(func() error { return l.run(ctx) })
+	}
+	fmt.Fprintf(stdout, "demo %s: %s, lab at %s\n", pattern, what, url)
+
+	stats := new(shared.ClientStats)
+	window := new(latencyWindow)
+	var out sync.Mutex // tick lines and summary lines come from two goroutines
+	g.Go(func() error {
+		return subscribe(ctx, url, func(t shared.Tick) {
+			latency := time.Since(time.UnixMicro(t.TUs))
+			window.add(latency)
+			if !d.quiet {
+				out.Lock()
+				fmt.Fprintf(stdout, "#%-7d %-8s %10.4f  %6.1f ms\n", t.Seq, t.Symbol, t.Price, ms(latency))
+				out.Unlock()
+			}
+		}, stats)
+	})
+	g.Go(func() error {
+		start := time.Now()
+		every := time.NewTicker(time.Second)
+		defer every.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+			case <-every.C:
+			}
+			out.Lock()
+			fmt.Fprintln(stdout, summary(pattern, time.Since(start), stats, window))
+			out.Unlock()
+			if ctx.Err() != nil {
+				return nil // the last line above is the final summary
+			}
+		}
+	})
+	return g.Wait()
+}
+
+// summary is the demo's one-line live report, over the whole run so far.
+func summary(pattern string, elapsed time.Duration, st *shared.ClientStats, w *latencyWindow) string {
+	p50, p99 := w.percentiles()
+	return fmt.Sprintf("== %s %4.0fs | msgs %d | latency p50 %.1f ms p99 %.1f ms | recv %s | requests %d | reconnects %d | gaps %d dups %d",
+		pattern, elapsed.Seconds(), st.Messages.Load(), ms(p50), ms(p99), kib(st.Bytes.Load()),
+		st.Requests.Load(), st.Reconnects.Load(), st.Gaps.Load(), st.Dups.Load())
+}
+
+// latencyWindow keeps the latencies of the last 10,000 ticks for the summary's
+// percentiles: enough for a stable p99, bounded however long the demo runs.
+type latencyWindow struct {
+	mu      sync.Mutex
+	samples []time.Duration
+	next    int
+}
+
+func (w *latencyWindow) add(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.samples) < 10_000 {
+		w.samples = append(w.samples, d)
+		return
+	}
+	w.samples[w.next] = d
+	w.next = (w.next + 1) % len(w.samples)
+}
+
+func (w *latencyWindow) percentiles() (p50, p99 time.Duration) {
+	w.mu.Lock()
+	sorted := slices.Clone(w.samples)
+	w.mu.Unlock()
+	if len(sorted) == 0 {
+		return 0, 0
+	}
+	slices.Sort(sorted)
+	return sorted[len(sorted)*50/100], sorted[len(sorted)*99/100]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func kib(n uint64) string {
+	if n < 10*1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return fmt.Sprintf("%.1f KiB", float64(n)/1024)
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/errgroup"
+
+	"commlab/shared"
+)
+
+// lab is one running commlab process: the feed publishing to NATS, the gateway
+// following it, and the HTTP server with every pattern. It is the same shape that
+// later runs as several gateway processes behind a NATS cluster.
+type lab struct {
+	cfg      *config
+	log      *slog.Logger
+	broker   *shared.Broker
+	feedConn *nats.Conn
+	gwConn   *nats.Conn
+	feed     *shared.Feed
+	gateway  *shared.Gateway
+	metrics  *shared.Metrics
+	listener net.Listener
+	server   *http.Server
+}
+
+// startLab starts the broker, the feed's and the gateway's NATS connections and
+// the HTTP listener. Listening here, before anything is served, means a busy port
+// is reported at once and tests can ask for port 0 and read the real one.
+func startLab(cfg *config, log *slog.Logger) (l *lab, err error) {
+	l = &lab{cfg: cfg, log: log, metrics: shared.NewMetrics()}
+	defer func() {
+		if err != nil {
+			l.close()
+		}
+	}()
+	l.broker, err = shared.StartBroker(shared.BrokerConfig{
+		URL: cfg.natsURL, Listen: cfg.natsListen, DataDir: cfg.dataDir, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if l.feedConn, err = l.broker.Connect("commlab-feed"); err != nil {
+		return nil, err
+	}
+	if l.gwConn, err = l.broker.Connect("commlab-gateway"); err != nil {
+		return nil, err
+	}
+	if l.feed, err = shared.NewFeed(l.feedConn, cfg.seed, shared.DefaultSymbols, cfg.rate); err != nil {
+		return nil, err
+	}
+	l.gateway = shared.NewGateway(cfg.history, log)
+	if err = l.gateway.Start(l.gwConn); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.addr, err)
+	}
+	l.listener = shared.CountingListener{Listener: ln}
+	return l, nil
+}
+
+// url is the lab's base URL.
+func (l *lab) url() string { return "http://" + l.listener.Addr().String() }
+
+// printURLs tells the user where everything is.
+func (l *lab) printURLs(w io.Writer) {
+	u := l.url()
+	fmt.Fprintf(w, "commlab serving on %s\n", u)
+	fmt.Fprintf(w, "  dashboard      %s/\n", u)
+	fmt.Fprintf(w, "  short polling  %s/api/poll?since=0\n", u)
+	fmt.Fprintf(w, "  long polling   %s/api/poll?since=0&wait=25s\n", u)
+	fmt.Fprintf(w, "  SSE            %s/api/sse\n", u)
+	fmt.Fprintf(w, "  WebSocket      ws://%s/api/ws\n", l.listener.Addr())
+	fmt.Fprintf(w, "  info, stats    %s/api/info  %s/api/stats  %s/metrics\n", u, u, u)
+	if l.broker.Embedded() {
+		fmt.Fprintf(w, "  NATS           %s (embedded; subjects ticks.<SYMBOL>)\n", l.broker.URL())
+	} else {
+		fmt.Fprintf(w, "  NATS           %s (external)\n", l.broker.URL())
+	}
+	fmt.Fprintf(w, "feed: %d ticks/s over %d symbols, epoch %s. Ctrl-C stops.\n", l.feed.Rate(), len(l.feed.Symbols()), l.feed.Epoch())
+}
+
+// run serves until ctx ends, then shuts down within the grace period: HTTP
+// streams end (their contexts derive from ctx), WebSockets close with GoingAway,
+// and the NATS connections drain so no published tick is left unsent.
+func (l *lab) run(ctx context.Context) error {
+	l.server = &http.Server{
+		Handler:           l.routes(),
+		ReadHeaderTimeout: 5 * time.Second,
+		// Streaming responses must not be cut by a write timeout; every handler
+		// bounds its own writes instead.
+		WriteTimeout: 0,
+		IdleTimeout:  2 * time.Minute,
+		BaseContext:  func(net.Listener) context.Context { return ctx },
+		ConnContext:  shared.ConnContext,
+		ErrorLog:     slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return l.feed.Run(gctx) })
+	g.Go(func() error {
+		if err := l.server.Serve(l.listener); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), l.cfg.shutdownGrace)
+		defer cancel()
+		if err := l.server.Shutdown(shutdownCtx); err != nil {
+			l.log.Warn("http shutdown", "err", err)
+			return l.server.Close()
+		}
+		return nil
+	})
+	err := g.Wait()
+	l.close()
+	l.log.Info("lab stopped")
+	return err
+}
+
+// close releases what startLab acquired, in reverse order.
+func (l *lab) close() {
+	if l.listener != nil {
+		_ = l.listener.Close()
+	}
+	if l.gateway != nil {
+		l.gateway.Close()
+	}
+	for _, nc := range []*nats.Conn{l.feedConn, l.gwConn} {
+		if nc != nil {
+			drain(nc, l.cfg.shutdownGrace)
+		}
+	}
+	if l.broker != nil {
+		l.broker.Close()
+	}
+}
+
+// serve is the default command: run the lab until interrupted.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cfg := labFlags("serve", getenv, defaultAddr, defaultNATSListen)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.logLevel)
+	l, err := startLab(cfg, log)
+	if err != nil {
+		return err
+	}
+	l.printURLs(stdout)
+	return l.run(ctx)
+}
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// drain flushes what nc still has to publish and handle, then closes it, waiting
+// at most timeout. Drain itself returns at once and finishes in the background.
+func drain(nc *nats.Conn, timeout time.Duration) {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-time.After(timeout):
+		nc.Close()
+	}
+}

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	ws "github.com/coder/websocket"
+)
+
+// output is a goroutine-safe writer that lets a test wait for a line, the way a
+// user waits for the URL that commlab prints.
+type output struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{}
+}
+
+func newOutput() *output { return &output{changed: make(chan struct{})} }
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	close(o.changed)
+	o.changed = make(chan struct{})
+	return o.buf.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+// waitFor waits until the output matches re and returns the first submatch.
+func (o *output) waitFor(t *testing.T, re *regexp.Regexp, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		o.mu.Lock()
+		m := re.FindStringSubmatch(o.buf.String())
+		changed := o.changed
+		o.mu.Unlock()
+		if m != nil {
+			return m[len(m)-1]
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("output never matched %s; got:\n%s", re, o.String())
+		}
+	}
+}
+
+var servingRE = regexp.MustCompile(`commlab serving on (http://\S+)`)
+
+// startRun runs the lab through run, as main does, on free ports. It returns the
+// lab's URL and a stop function that cancels run and returns its error.
+func startRun(t *testing.T, extra ...string) (url string, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := newOutput(), newOutput()
+	args := append([]string{"commlab", "--addr", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--data", t.TempDir()}, extra...)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, func(string) string { return "" }, stdout, stderr) }()
+	select {
+	case err := <-done:
+		cancel()
+		t.Fatalf("run returned before serving: %v\nstderr:\n%s", err, stderr.String())
+	default:
+	}
+	url = stdout.waitFor(t, servingRE, 20*time.Second)
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("run did not return within 10s of cancel; stderr:\n%s", stderr.String())
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return url, stop
+}
+
+func get(t *testing.T, url string) (int, http.Header, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, body
+}
+
+func TestRunServesEveryEndpoint(t *testing.T) {
+	url, stop := startRun(t, "--rate", "100")
+
+	t.Run("healthz", func(t *testing.T) {
+		code, _, body := get(t, url+"/healthz")
+		if code != 200 || string(body) != "ok" {
+			t.Fatalf("got %d %q, want 200 \"ok\"", code, body)
+		}
+	})
+	t.Run("info", func(t *testing.T) {
+		code, _, body := get(t, url+"/api/info")
+		var info struct {
+			Epoch    string                     `json:"epoch"`
+			Symbols  []string                   `json:"symbols"`
+			Rate     int                        `json:"rate"`
+			History  int                        `json:"history"`
+			Patterns map[string]json.RawMessage `json:"patterns"`
+		}
+		if err := json.Unmarshal(body, &info); code != 200 || err != nil {
+			t.Fatalf("got %d %s (%v)", code, body, err)
+		}
+		if info.Epoch == "" || len(info.Symbols) != 8 || info.Rate != 100 || info.History != 10_000 {
+			t.Fatalf("got %+v", info)
+		}
+		for _, p := range []string{"poll", "longpoll", "sse", "ws"} {
+			if _, ok := info.Patterns[p]; !ok {
+				t.Errorf("patterns lack %q: %s", p, body)
+			}
+		}
+	})
+	t.Run("poll", func(t *testing.T) {
+		for _, query := range []string{"?since=0&wait=5s", "", "?since=0&limit=3"} {
+			code, _, body := get(t, url+"/api/poll"+query)
+			if code != 200 || !bytes.Contains(body, []byte(`"seq":`)) {
+				t.Fatalf("%s: got %d %s", query, code, body)
+			}
+		}
+	})
+	t.Run("sse", func(t *testing.T) {
+		resp, err := http.Get(url + "/api/sse?since=0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+			t.Fatalf("content type %q", ct)
+		}
+		buf := make([]byte, 4096)
+		var got []byte
+		for !bytes.Contains(got, []byte("event: tick")) {
+			n, err := resp.Body.Read(buf)
+			if err != nil {
+				t.Fatalf("read: %v (got %q)", err, got)
+			}
+			got = append(got, buf[:n]...)
+		}
+	})
+	t.Run("ws", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, _, err := ws.Dial(ctx, strings.Replace(url, "http", "ws", 1)+"/api/ws?since=0", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		typ, msg, err := c.Read(ctx)
+		if err != nil || typ != ws.MessageText || !bytes.Contains(msg, []byte(`"seq":`)) {
+			t.Fatalf("got %v %s %v", typ, msg, err)
+		}
+		c.Close(ws.StatusNormalClosure, "")
+	})
+	t.Run("rate", func(t *testing.T) {
+		resp, err := http.Post(url+"/api/rate?rate=50", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("got %d", resp.StatusCode)
+		}
+		resp, err = http.Post(url+"/api/rate?rate=fast", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Fatalf("bad rate: got %d, want 400", resp.StatusCode)
+		}
+	})
+	t.Run("stats", func(t *testing.T) {
+		code, _, body := get(t, url+"/api/stats")
+		var stats struct {
+			Rate     int                       `json:"rate"`
+			Patterns map[string]map[string]int `json:"patterns"`
+		}
+		if err := json.Unmarshal(body, &stats); code != 200 || err != nil {
+			t.Fatalf("got %d %s (%v)", code, body, err)
+		}
+		if stats.Rate != 50 {
+			t.Errorf("rate %d after POST /api/rate?rate=50", stats.Rate)
+		}
+		for _, p := range []string{"poll", "longpoll", "sse", "ws"} {
+			if stats.Patterns[p]["requests"] < 1 {
+				t.Errorf("pattern %s: %v, want requests >= 1", p, stats.Patterns[p])
+			}
+		}
+	})
+	t.Run("metrics", func(t *testing.T) {
+		code, _, body := get(t, url+"/metrics")
+		for _, want := range []string{`commlab_messages_sent_total{pattern="sse"}`, `commlab_bad_input_total{pattern="api",reason="rate"} 1`, "process_cpu_seconds_total"} {
+			if code != 200 || !bytes.Contains(body, []byte(want)) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+	})
+	t.Run("dashboard", func(t *testing.T) {
+		code, _, body := get(t, url+"/")
+		if code != 200 || !bytes.Contains(body, []byte("<title>commlab")) {
+			t.Fatalf("got %d %.80s", code, body)
+		}
+	})
+	t.Run("unknown api path", func(t *testing.T) {
+		code, _, body := get(t, url+"/api/nope")
+		if code != 404 || !bytes.Contains(body, []byte(`"error"`)) {
+			t.Fatalf("got %d %s, want 404 JSON error", code, body)
+		}
+	})
+
+	if err := stop(); err != nil {
+		t.Fatalf("run returned %v, want nil", err)
+	}
+}
+
+func TestRunRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"commlab", "--rate", "-1"},
+		{"commlab", "--history", "0"},
+		{"commlab", "--no-such-flag"},
+		{"commlab", "frobnicate"},
+		{"commlab", "demo", "carrier-pigeon"},
+	} {
+		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard)
+		if err == nil {
+			t.Errorf("run(%q) = nil, want an error", args)
+		}
+	}
+}
+
+func TestHelpNamesEveryFlag(t *testing.T) {
+	for _, cmd := range []string{"serve", "demo"} {
+		out := newOutput()
+		if err := run(context.Background(), []string{"commlab", "help", cmd}, func(string) string { return "" }, out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		for _, flag := range []string{"-addr", "-nats-url", "-nats-listen", "-data", "-rate", "-seed", "-history"} {
+			if !strings.Contains(out.String(), flag) {
+				t.Errorf("help %s lacks %s", cmd, flag)
+			}
+		}
+	}
+}

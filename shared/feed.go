@@ -1,0 +1,146 @@
+package shared
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// MaxRate bounds the feed rate, in ticks per second.
+const MaxRate = 10_000
+
+// EpochHeader is the NATS header that carries the feed's epoch beside each tick,
+// so gateways notice a restarted feed without touching the tick bytes.
+const EpochHeader = "Commlab-Epoch"
+
+// TickSubject is the NATS subject a tick for symbol is published on.
+func TickSubject(symbol string) string { return "ticks." + symbol }
+
+// Feed produces ticks at a steady rate and publishes each one to NATS subject
+// ticks.<SYMBOL>. It encodes every tick once; everything downstream forwards
+// those bytes.
+type Feed struct {
+	nc       *nats.Conn
+	walk     *Walk
+	symbols  []string
+	subjects map[string]string
+	epoch    string
+
+	rate        atomic.Uint64 // ticks per second
+	rateChanged chan struct{}
+	mu          sync.Mutex // guards walk and lastSeq: Run and Publish may both publish
+	lastSeq     uint64
+}
+
+// NewFeed returns a feed that publishes on nc, starting a new epoch at seq 1.
+func NewFeed(nc *nats.Conn, seed uint64, symbols []string, rate int) (*Feed, error) {
+	f := &Feed{
+		nc:          nc,
+		walk:        NewWalk(seed, symbols, 1),
+		symbols:     symbols,
+		subjects:    make(map[string]string, len(symbols)),
+		epoch:       newEpoch(),
+		rateChanged: make(chan struct{}, 1),
+	}
+	if len(symbols) == 0 {
+		return nil, errors.New("feed: no symbols")
+	}
+	for _, s := range symbols {
+		if !ValidSymbol(s) {
+			return nil, fmt.Errorf("feed: invalid symbol %q", s)
+		}
+		f.subjects[s] = TickSubject(s)
+	}
+	if err := f.SetRate(rate); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func newEpoch() string { return rand.Text()[:12] }
+
+// Epoch identifies this run of the feed: seqs are unique within an epoch.
+func (f *Feed) Epoch() string { return f.epoch }
+
+// Symbols returns the feed's symbols.
+func (f *Feed) Symbols() []string { return f.symbols }
+
+// Rate returns the current rate in ticks per second.
+func (f *Feed) Rate() int { return int(f.rate.Load()) }
+
+// SetRate changes the rate at run time; 0 pauses the feed.
+func (f *Feed) SetRate(rate int) error {
+	if rate < 0 || rate > MaxRate {
+		return fmt.Errorf("feed: rate %d out of range 0..%d", rate, MaxRate)
+	}
+	f.rate.Store(uint64(rate))
+	select {
+	case f.rateChanged <- struct{}{}:
+	default: // a change is already pending; Run reads the newest rate
+	}
+	return nil
+}
+
+// LastSeq returns the seq of the newest published tick.
+func (f *Feed) LastSeq() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastSeq
+}
+
+// Run publishes ticks until ctx ends. Ticks are scheduled on an absolute clock so
+// the rate holds however long each publish takes; after a stall of over a second it
+// resumes from now instead of bursting to catch up.
+func (f *Feed) Run(ctx context.Context) error {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	next := time.Now()
+	for {
+		rate := f.Rate()
+		if rate == 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-f.rateChanged:
+				next = time.Now()
+				continue
+			}
+		}
+		next = next.Add(time.Second / time.Duration(rate))
+		if time.Since(next) > time.Second {
+			next = time.Now()
+		}
+		timer.Reset(time.Until(next))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-f.rateChanged:
+			next = time.Now()
+			continue
+		case <-timer.C:
+		}
+		if _, err := f.Publish(); err != nil {
+			return err
+		}
+	}
+}
+
+// Publish produces and publishes one tick now. Run calls it on the clock; tests
+// and examples call it directly to get an exact number of ticks.
+func (f *Feed) Publish() (Tick, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.walk.Next(time.Now())
+	msg := &nats.Msg{Subject: f.subjects[t.Symbol], Data: t.Raw, Header: nats.Header{EpochHeader: {f.epoch}}}
+	if err := f.nc.PublishMsg(msg); err != nil {
+		return Tick{}, fmt.Errorf("feed: publish seq %d: %w", t.Seq, err)
+	}
+	f.lastSeq = t.Seq
+	return t, nil
+}

@@ -1,0 +1,208 @@
+// Package labtest starts the real parts of the lab for tests: an embedded NATS
+// server on a random port, a feed, and a gateway following it. Tests publish ticks
+// one at a time with Lab.Publish, so they know exactly which seqs exist, and wait
+// on the gateway instead of sleeping.
+package labtest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"commlab/shared"
+)
+
+// Seed is the fixed feed seed tests use, so prices are repeatable.
+const Seed = 42
+
+// Lab is a running broker, feed and gateway.
+type Lab struct {
+	Broker  *shared.Broker
+	NC      *nats.Conn
+	Feed    *shared.Feed
+	Gateway *shared.Gateway
+	Metrics *shared.Metrics
+	Log     *slog.Logger
+}
+
+// Options tune Start; nil means the defaults.
+type Options struct {
+	History int // ticks held; default 10,000
+}
+
+// Start runs a lab until the test ends. The feed does not run on a clock: call
+// Publish to produce ticks.
+func Start(t testing.TB, opts *Options) *Lab {
+	t.Helper()
+	if opts == nil {
+		opts = &Options{}
+	}
+	if opts.History == 0 {
+		opts.History = 10_000
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b, err := shared.StartBroker(shared.BrokerConfig{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	feedConn, err := b.Connect("labtest-feed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(feedConn.Close)
+	gwConn, err := b.Connect("labtest-gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gwConn.Close)
+	feed, err := shared.NewFeed(feedConn, Seed, shared.DefaultSymbols, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := shared.NewGateway(opts.History, log)
+	if err := gw.Start(gwConn); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gw.Close)
+	return &Lab{Broker: b, NC: feedConn, Feed: feed, Gateway: gw, Metrics: shared.NewMetrics(), Log: log}
+}
+
+// Publish produces n ticks and waits until the gateway holds all of them. It
+// returns them in seq order.
+func (l *Lab) Publish(t testing.TB, n int) []shared.Tick {
+	t.Helper()
+	ticks := make([]shared.Tick, 0, n)
+	for range n {
+		tick, err := l.Feed.Publish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ticks = append(ticks, tick)
+	}
+	if n > 0 {
+		l.WaitSeq(t, ticks[n-1].Seq)
+	}
+	return ticks
+}
+
+// WaitSeq waits until the gateway holds seq, for at most 10 seconds.
+func (l *Lab) WaitSeq(t testing.TB, seq uint64) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		changed := l.Gateway.History.Changed()
+		if l.Gateway.History.Last() >= seq {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("gateway did not reach seq %d (last %d)", seq, l.Gateway.History.Last())
+		}
+	}
+}
+
+// Serve serves h on a loopback port the way the lab does: bytes written are
+// counted, and the handlers' contexts end when the returned cancel is called (or
+// the test ends), as at shutdown.
+func Serve(t testing.TB, h http.Handler) (srv *httptest.Server, shutdown context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv = httptest.NewUnstartedServer(h)
+	srv.Listener = shared.CountingListener{Listener: srv.Listener}
+	srv.Config.ConnContext = shared.ConnContext
+	srv.Config.BaseContext = func(net.Listener) context.Context { return ctx }
+	srv.Start()
+	t.Cleanup(func() {
+		cancel()
+		srv.Close()
+	})
+	return srv, cancel
+}
+
+// Dropper is an HTTP client whose connections a test can cut mid-stream, as a
+// network failure would, to exercise a client's reconnect and resume.
+type Dropper struct {
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+// Wrap makes every connection c dials droppable; c must use an *http.Transport.
+func (d *Dropper) Wrap(c *http.Client) *http.Client {
+	tr := c.Transport.(*http.Transport)
+	dial := tr.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err == nil {
+			d.mu.Lock()
+			d.conns = append(d.conns, conn)
+			d.mu.Unlock()
+		}
+		return conn, err
+	}
+	return c
+}
+
+// DropAll closes every connection dialed so far and returns how many there were.
+func (d *Dropper) DropAll() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := len(d.conns)
+	for _, c := range d.conns {
+		_ = c.Close()
+	}
+	d.conns = nil
+	return n
+}
+
+// WaitFor polls cond every 2 ms until it holds, for at most 10 seconds. It is for
+// counters that have no signal to wait on; wait on a channel where there is one.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// BadInput scrapes reg as Prometheus would and returns
+// commlab_bad_input_total{pattern, reason}, or 0 when the series is absent.
+func BadInput(t testing.TB, reg *prometheus.Registry, pattern, reason string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("got /metrics status %d, want 200", rec.Code)
+	}
+	prefix := fmt.Sprintf(`commlab_bad_input_total{pattern=%q,reason=%q} `, pattern, reason)
+	for line := range strings.Lines(rec.Body.String()) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric line %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	return 0
+}

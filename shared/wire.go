@@ -1,0 +1,97 @@
+package shared
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// Bytes on the wire are counted at the connection, below HTTP, so that headers,
+// chunked encoding and WebSocket framing are all included: what a learner would see
+// in a packet capture, not just the payload.
+
+// CountingListener wraps every accepted connection so its writes can be counted.
+// Serve it with ConnContext so handlers can say which pattern a connection serves.
+type CountingListener struct{ net.Listener }
+
+// Accept wraps the next connection.
+func (l CountingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	written atomic.Pointer[atomic.Uint64] // the counter of the pattern this conn serves now
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if ctr := c.written.Load(); ctr != nil {
+		ctr.Add(uint64(n))
+	}
+	return n, err
+}
+
+type connKey struct{}
+
+// ConnContext is the http.Server hook that makes the connection known to handlers.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// CountWritesAs makes every byte written on the request's connection from now on
+// count toward ctr. A kept-alive connection can serve several patterns in turn;
+// each request re-points it. Without a CountingListener it does nothing.
+func CountWritesAs(r *http.Request, ctr *atomic.Uint64) {
+	if c, ok := r.Context().Value(connKey{}).(*countingConn); ok {
+		c.written.Store(ctr)
+	}
+}
+
+// ClientStats counts what a pattern client sees, for demos, tests and the bench.
+type ClientStats struct {
+	Messages   atomic.Uint64 // ticks handed to the caller
+	Bytes      atomic.Uint64 // bytes read from the network, headers and framing included
+	Requests   atomic.Uint64 // HTTP requests made (a stream's connect counts as one)
+	Reconnects atomic.Uint64 // connections re-established after a failure
+	Gaps       atomic.Uint64 // ticks missed: seqs skipped over
+	Dups       atomic.Uint64 // ticks received again and dropped
+	Resets     atomic.Uint64 // times the server said the sequence could not continue
+}
+
+// NewHTTPClient returns a client whose connections count the bytes they read into
+// stats.Bytes. The clients of every HTTP pattern use it, so their byte figures are
+// comparable.
+func NewHTTPClient(stats *ClientStats) *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil || stats == nil {
+				return c, err
+			}
+			return &readCountingConn{Conn: c, read: &stats.Bytes}, nil
+		},
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true, // compressed bodies would hide the real payload size
+	}
+	return &http.Client{Transport: tr}
+}
+
+type readCountingConn struct {
+	net.Conn
+	read *atomic.Uint64
+}
+
+func (c *readCountingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.read.Add(uint64(n))
+	return n, err
+}
