@@ -74,6 +74,18 @@ func (c *config) validate() error {
 	return nil
 }
 
+// parseFlags parses args and refuses leftovers: "commlab serve extra --rate 5"
+// would otherwise stop at "extra" and silently ignore --rate.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q (flags go after the command)", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
 func envOr(getenv func(string) string, key, def string) string {
 	if v := getenv(key); v != "" {
 		return v

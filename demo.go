@@ -46,30 +46,52 @@ func demoFlags(getenv func(string) string) (*flag.FlagSet, *config, *demoConfig)
 	return fs, cfg, d
 }
 
+// validate refuses flags that the chosen pattern would silently ignore.
+func (d *demoConfig) validate(pattern string, fs *flag.FlagSet) error {
+	only := map[string]string{"interval": "poll", "wait": "longpoll", "symbols": "ws"}
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if p, ok := only[f.Name]; ok && p != pattern && err == nil {
+			err = fmt.Errorf("demo %s: --%s is for demo %s only", pattern, f.Name, p)
+		}
+	})
+	switch {
+	case err != nil:
+		return err
+	case d.interval <= 0:
+		return fmt.Errorf("--interval %s: want a positive duration", d.interval)
+	case d.wait <= 0 || d.wait > 30*time.Second:
+		return fmt.Errorf("--wait %s: want a duration above 0 and at most 30s", d.wait)
+	case d.duration < 0:
+		return fmt.Errorf("--for %s: want a positive duration, or 0 to run until Ctrl-C", d.duration)
+	}
+	return nil
+}
+
 // subscribeFunc is what every pattern's client looks like from the demo.
-type subscribeFunc func(ctx context.Context, baseURL string, fn func(shared.Tick), stats *shared.ClientStats) error
+type subscribeFunc func(ctx context.Context, baseURL string, fn func(shared.Tick), stats *shared.ClientStats, log *slog.Logger) error
 
 func demoClient(pattern string, d *demoConfig) (subscribeFunc, string, error) {
 	switch pattern {
 	case "poll":
-		return func(ctx context.Context, url string, fn func(shared.Tick), st *shared.ClientStats) error {
-			return polling.Poll(ctx, url, fn, &polling.Options{Interval: d.interval, Stats: st})
+		return func(ctx context.Context, url string, fn func(shared.Tick), st *shared.ClientStats, log *slog.Logger) error {
+			return polling.Poll(ctx, url, fn, &polling.Options{Interval: d.interval, Stats: st, Log: log})
 		}, fmt.Sprintf("short polling every %s", d.interval), nil
 	case "longpoll":
-		return func(ctx context.Context, url string, fn func(shared.Tick), st *shared.ClientStats) error {
-			return polling.Poll(ctx, url, fn, &polling.Options{Wait: d.wait, Stats: st})
+		return func(ctx context.Context, url string, fn func(shared.Tick), st *shared.ClientStats, log *slog.Logger) error {
+			return polling.Poll(ctx, url, fn, &polling.Options{Wait: d.wait, Stats: st, Log: log})
 		}, fmt.Sprintf("long polling, wait up to %s", d.wait), nil
 	case "sse":
-		return func(ctx context.Context, url string, fn func(shared.Tick), st *shared.ClientStats) error {
-			return sse.Subscribe(ctx, url, fn, &sse.ClientOptions{Stats: st})
+		return func(ctx context.Context, url string, fn func(shared.Tick), st *shared.ClientStats, log *slog.Logger) error {
+			return sse.Subscribe(ctx, url, fn, &sse.ClientOptions{Stats: st, Log: log})
 		}, "server-sent events", nil
 	case "ws":
 		var symbols []string
 		if d.symbols != "" {
-			symbols = strings.Split(d.symbols, ",")
+			symbols = strings.Split(strings.ToUpper(d.symbols), ",")
 		}
-		return func(ctx context.Context, url string, fn func(shared.Tick), st *shared.ClientStats) error {
-			return websocket.Subscribe(ctx, url, fn, &websocket.ClientOptions{Symbols: symbols, Stats: st})
+		return func(ctx context.Context, url string, fn func(shared.Tick), st *shared.ClientStats, log *slog.Logger) error {
+			return websocket.Subscribe(ctx, url, fn, &websocket.ClientOptions{Symbols: symbols, Stats: st, Log: log})
 		}, "WebSocket", nil
 	}
 	return nil, "", fmt.Errorf("demo: unknown pattern %q (want poll, longpoll, sse or ws)", pattern)
@@ -84,10 +106,13 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	pattern := args[0]
 	fs, cfg, d := demoFlags(getenv)
 	fs.SetOutput(stderr)
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if err := cfg.validate(); err != nil {
+		return err
+	}
+	if err := d.validate(pattern, fs); err != nil {
 		return err
 	}
 	subscribe, what, err := demoClient(pattern, d)
@@ -123,7 +148,7 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 				fmt.Fprintf(stdout, "#%-7d %-8s %10.4f  %6.1f ms\n", t.Seq, t.Symbol, t.Price, ms(latency))
 				out.Unlock()
 			}
-		}, stats)
+		}, stats, newLogger(stderr, slog.LevelInfo)) // the client says when it reconnects, and why
 	})
 	g.Go(func() error {
 		start := time.Now()
@@ -147,9 +172,12 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 
 // summary is the demo's one-line live report, over the whole run so far.
 func summary(pattern string, elapsed time.Duration, st *shared.ClientStats, w *latencyWindow) string {
-	p50, p99 := w.percentiles()
-	return fmt.Sprintf("== %s %4.0fs | msgs %d | latency p50 %.1f ms p99 %.1f ms | recv %s | requests %d | reconnects %d | gaps %d dups %d",
-		pattern, elapsed.Seconds(), st.Messages.Load(), ms(p50), ms(p99), kib(st.Bytes.Load()),
+	latency := "latency -" // no tick yet
+	if p50, p99, ok := w.percentiles(); ok {
+		latency = fmt.Sprintf("latency p50 %.1f ms p99 %.1f ms", ms(p50), ms(p99))
+	}
+	return fmt.Sprintf("== %s %4.0fs | msgs %d | %s | recv %s | requests %d | reconnects %d | gaps %d dups %d",
+		pattern, elapsed.Seconds(), st.Messages.Load(), latency, kib(st.Bytes.Load()),
 		st.Requests.Load(), st.Reconnects.Load(), st.Gaps.Load(), st.Dups.Load())
 }
 
@@ -172,15 +200,15 @@ func (w *latencyWindow) add(d time.Duration) {
 	w.next = (w.next + 1) % len(w.samples)
 }
 
-func (w *latencyWindow) percentiles() (p50, p99 time.Duration) {
+func (w *latencyWindow) percentiles() (p50, p99 time.Duration, ok bool) {
 	w.mu.Lock()
 	sorted := slices.Clone(w.samples)
 	w.mu.Unlock()
 	if len(sorted) == 0 {
-		return 0, 0
+		return 0, 0, false
 	}
 	slices.Sort(sorted)
-	return sorted[len(sorted)*50/100], sorted[len(sorted)*99/100]
+	return sorted[len(sorted)*50/100], sorted[len(sorted)*99/100], true
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

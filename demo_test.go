@@ -15,7 +15,10 @@ func TestDemos(t *testing.T) {
 		t.Run(pattern, func(t *testing.T) {
 			t.Parallel()
 			out := newOutput()
-			args := []string{"commlab", "demo", pattern, "--for", "3s", "--rate", "50", "--interval", "250ms", "--data", t.TempDir()}
+			args := []string{"commlab", "demo", pattern, "--for", "3s", "--rate", "50", "--data", t.TempDir()}
+			if pattern == "poll" {
+				args = append(args, "--interval", "250ms")
+			}
 			if err := run(context.Background(), args, func(string) string { return "" }, out, newOutput()); err != nil {
 				t.Fatal(err)
 			}

@@ -35,11 +35,11 @@ type lab struct {
 // startLab starts the broker, the feed's and the gateway's NATS connections and
 // the HTTP listener. Listening here, before anything is served, means a busy port
 // is reported at once and tests can ask for port 0 and read the real one.
-func startLab(cfg *config, log *slog.Logger) (l *lab, err error) {
-	l = &lab{cfg: cfg, log: log, metrics: shared.NewMetrics()}
+func startLab(cfg *config, log *slog.Logger) (_ *lab, err error) {
+	l := &lab{cfg: cfg, log: log, metrics: shared.NewMetrics()}
 	defer func() {
 		if err != nil {
-			l.close()
+			l.close() // release whatever started before the error
 		}
 	}()
 	l.broker, err = shared.StartBroker(shared.BrokerConfig{
@@ -151,7 +151,7 @@ func (l *lab) close() {
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs, cfg := labFlags("serve", getenv, defaultAddr, defaultNATSListen)
 	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := cfg.validate(); err != nil {

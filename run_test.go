@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -248,6 +249,10 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{"commlab", "--no-such-flag"},
 		{"commlab", "frobnicate"},
 		{"commlab", "demo", "carrier-pigeon"},
+		{"commlab", "serve", "extra", "--rate", "5"},
+		{"commlab", "demo", "sse", "--symbols", "ACME"},
+		{"commlab", "demo", "longpoll", "--wait", "31s"},
+		{"commlab", "demo", "ws", "--for", "-1s"},
 	} {
 		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard)
 		if err == nil {
@@ -267,5 +272,27 @@ func TestHelpNamesEveryFlag(t *testing.T) {
 				t.Errorf("help %s lacks %s", cmd, flag)
 			}
 		}
+	}
+}
+
+// TestRunReportsBusyPorts: a second lab on the same ports must say which port is
+// taken, and release what it had started.
+func TestRunReportsBusyPorts(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tt := range []struct{ name, flag, want string }{
+		{"http", "--addr", "listen " + busy.Addr().String()},
+		{"nats", "--nats-listen", "cannot listen on " + busy.Addr().String()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"commlab", "--addr", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", tt.flag, busy.Addr().String()}
+			err := run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -34,8 +34,9 @@ type Feed struct {
 
 	rate        atomic.Uint64 // ticks per second
 	rateChanged chan struct{}
-	mu          sync.Mutex // guards walk and lastSeq: Run and Publish may both publish
+	mu          sync.Mutex // guards walk, lastSeq and also: Run and Publish may both publish
 	lastSeq     uint64
+	also        []func(Tick) error
 }
 
 // NewFeed returns a feed that publishes on nc, starting a new epoch at seq 1.
@@ -131,6 +132,15 @@ func (f *Feed) Run(ctx context.Context) error {
 	}
 }
 
+// AlsoPublish adds a publisher that gets every tick after ticks.<SYMBOL> has
+// it, with the same bytes: the work queue's publisher, for instance. Call it
+// before Run.
+func (f *Feed) AlsoPublish(publish func(Tick) error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.also = append(f.also, publish)
+}
+
 // Publish produces and publishes one tick now. Run calls it on the clock; tests
 // and examples call it directly to get an exact number of ticks.
 func (f *Feed) Publish() (Tick, error) {
@@ -140,6 +150,11 @@ func (f *Feed) Publish() (Tick, error) {
 	msg := &nats.Msg{Subject: f.subjects[t.Symbol], Data: t.Raw, Header: nats.Header{EpochHeader: {f.epoch}}}
 	if err := f.nc.PublishMsg(msg); err != nil {
 		return Tick{}, fmt.Errorf("feed: publish seq %d: %w", t.Seq, err)
+	}
+	for _, publish := range f.also {
+		if err := publish(t); err != nil {
+			return Tick{}, fmt.Errorf("feed: publish seq %d: %w", t.Seq, err)
+		}
 	}
 	f.lastSeq = t.Seq
 	return t, nil

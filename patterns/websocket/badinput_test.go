@@ -98,6 +98,7 @@ func TestBadInputIsRefusedAndCounted(t *testing.T) {
 			if resp.StatusCode != http.StatusUpgradeRequired {
 				t.Fatalf("got status %d, want %d", resp.StatusCode, http.StatusUpgradeRequired)
 			}
+			checkJSONError(t, resp)
 		})
 	})
 

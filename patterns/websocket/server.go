@@ -124,18 +124,24 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// Everything that can be refused is refused before the upgrade, while an
 	// HTTP status and a JSON body can still say why.
+	if !isUpgrade(r) {
+		// A plain GET (a browser tab, curl without the upgrade headers).
+		w.Header().Set("Upgrade", "websocket")
+		s.reject(w, r, http.StatusUpgradeRequired, "handshake",
+			"this is a WebSocket endpoint: send GET with Connection: Upgrade and Upgrade: websocket")
+		return
+	}
 	since, resume, err := parseSince(r)
 	if err != nil {
-		s.stats.Bad("since")
-		shared.WriteError(w, http.StatusBadRequest, err.Error())
+		s.reject(w, r, http.StatusBadRequest, "since", err.Error())
 		return
 	}
 	// Accept runs this same check, but answers with a plain-text 403 that we
 	// could not count. The check protects browser users: without it, any page
 	// they visit could open a WebSocket here with their cookies.
 	if !originAllowed(r, s.opts.OriginPatterns) {
-		s.stats.Bad("origin")
-		shared.WriteError(w, http.StatusForbidden, fmt.Sprintf("origin %q is not allowed", r.Header.Get("Origin")))
+		s.reject(w, r, http.StatusForbidden, "origin",
+			fmt.Sprintf("origin %q is not allowed (the lab's --allow-origin adds origins)", r.Header.Get("Origin")))
 		return
 	}
 
@@ -172,6 +178,30 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.stats.Clients.Add(-1)
 	s.stats.Disconnects.Add(1)
 	s.log.Info("websocket: client disconnected", "pattern", s.stats.Name, "remote", r.RemoteAddr, "err", err)
+}
+
+// reject answers a request that cannot become a WebSocket with {"error": ...},
+// counts it in /metrics and logs it.
+func (s *server) reject(w http.ResponseWriter, r *http.Request, status int, reason, msg string) {
+	s.stats.Bad(reason)
+	s.log.Info("websocket: rejected request", "pattern", s.stats.Name, "remote", r.RemoteAddr, "reason", reason, "err", msg)
+	shared.WriteError(w, status, msg)
+}
+
+// isUpgrade reports whether r asks for the WebSocket upgrade.
+func isUpgrade(r *http.Request) bool {
+	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+func headerHasToken(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // session is one client's connection. The handler goroutine runs serve and is
