@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"commlab/shared"
@@ -28,7 +30,7 @@ func (l *lab) handleInfo() http.Handler {
 		}
 		shared.WriteJSON(w, http.StatusOK, map[string]any{
 			"version":  version,
-			"epoch":    l.feed.Epoch(),
+			"epoch":    l.epoch(),
 			"symbols":  l.feed.Symbols(),
 			"rate":     l.feed.Rate(),
 			"last_seq": l.gateway.History.Last(),
@@ -44,6 +46,15 @@ func (l *lab) handleInfo() http.Handler {
 	})
 }
 
+// epoch is the epoch of the feed the gateway follows: the one in every reset
+// control the patterns send. Before the first tick, the lab's own feed's.
+func (l *lab) epoch() string {
+	if e := l.gateway.Epoch(); e != "" {
+		return e
+	}
+	return l.feed.Epoch()
+}
+
 // handleStats is the snapshot the dashboard reads: every pattern's server-side
 // counters, plus the feed and gateway.
 func (l *lab) handleStats() http.Handler {
@@ -56,13 +67,16 @@ func (l *lab) handleStats() http.Handler {
 		}
 		shared.WriteJSON(w, http.StatusOK, map[string]any{
 			"time_us":  time.Now().UnixMicro(),
-			"epoch":    l.feed.Epoch(),
+			"epoch":    l.epoch(),
 			"rate":     l.feed.Rate(),
 			"last_seq": l.gateway.History.Last(),
 			"patterns": patterns,
 			"gateway": map[string]any{
 				"subscribers":      l.gateway.Hub.Len(),
 				"invalid_messages": l.gateway.Invalid(),
+			},
+			"feed": map[string]any{
+				"publish_errors": l.feed.PublishErrors(),
 			},
 		})
 	})
@@ -72,11 +86,11 @@ func (l *lab) handleStats() http.Handler {
 func (l *lab) handleRate() http.Handler {
 	stats := l.metrics.Pattern("api")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		stats.Requests.Add(1)
-		if r.Method != http.MethodPost {
-			stats.Bad("method")
-			w.Header().Set("Allow", http.MethodPost)
-			shared.WriteError(w, http.StatusMethodNotAllowed, "use POST /api/rate?rate=N")
+		// A POST with no body is a "simple" cross-origin request that any web
+		// page could send; only the lab's own pages may change the rate.
+		if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r.Host) {
+			stats.Bad("origin")
+			shared.WriteError(w, http.StatusForbidden, fmt.Sprintf("origin %q may not change the rate", origin))
 			return
 		}
 		rate, err := strconv.Atoi(r.URL.Query().Get("rate"))
@@ -91,6 +105,11 @@ func (l *lab) handleRate() http.Handler {
 		l.log.Info("feed rate changed", "rate", rate, "remote", r.RemoteAddr)
 		shared.WriteJSON(w, http.StatusOK, map[string]int{"rate": rate})
 	})
+}
+
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, host)
 }
 
 // handleHealthz answers 200 while the feed can publish and the broker is up.

@@ -66,8 +66,10 @@ func (c *config) validate() error {
 	switch {
 	case c.rate < 0 || c.rate > 10_000:
 		return fmt.Errorf("--rate %d: want 0..10000 ticks/s", c.rate)
-	case c.history < 1:
-		return fmt.Errorf("--history %d: want at least 1", c.history)
+	case c.history < 1 || c.history > 1_000_000:
+		return fmt.Errorf("--history %d: want 1..1000000 ticks", c.history)
+	case c.sseHeartbeat <= 0 || c.wsPing <= 0:
+		return fmt.Errorf("--sse-heartbeat and --ws-ping want positive durations")
 	case c.queueLen < 1:
 		return fmt.Errorf("--queue %d: want at least 1", c.queueLen)
 	}

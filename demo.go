@@ -29,9 +29,12 @@ type demoConfig struct {
 	duration time.Duration
 }
 
-func demoFlags(getenv func(string) string) (*flag.FlagSet, *config, *demoConfig) {
-	// Port 0: the demo's own lab takes free ports, so it can run beside `go run .`.
-	fs, cfg := labFlags("demo", getenv, "127.0.0.1:0", "127.0.0.1:0")
+func demoFlags() (*flag.FlagSet, *config, *demoConfig) {
+	// The demo's own lab takes free ports and its own embedded NATS, whatever
+	// COMMLAB_ADDR and NATS_URL say, so it runs beside `go run .` instead of
+	// joining it: two feeds on one NATS would fight over the seqs.
+	noEnv := func(string) string { return "" }
+	fs, cfg := labFlags("demo", noEnv, "127.0.0.1:0", "127.0.0.1:0")
 	d := &demoConfig{}
 	fs.StringVar(&d.url, "url", "", "connect the client to this running lab (e.g. http://127.0.0.1:8080) instead of starting one")
 	fs.DurationVar(&d.interval, "interval", time.Second, "poll: time between requests")
@@ -99,12 +102,12 @@ func demoClient(pattern string, d *demoConfig) (subscribeFunc, string, error) {
 
 // demo runs one pattern's terminal client against a lab of its own (or --url),
 // printing each tick as it arrives and a summary line every second.
-func demo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func demo(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return fmt.Errorf("demo: which pattern? want poll, longpoll, sse or ws (e.g. go run . demo sse)")
 	}
 	pattern := args[0]
-	fs, cfg, d := demoFlags(getenv)
+	fs, cfg, d := demoFlags()
 	fs.SetOutput(stderr)
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err

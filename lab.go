@@ -39,7 +39,9 @@ func startLab(cfg *config, log *slog.Logger) (_ *lab, err error) {
 	l := &lab{cfg: cfg, log: log, metrics: shared.NewMetrics()}
 	defer func() {
 		if err != nil {
-			l.close() // release whatever started before the error
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownGrace)
+			defer cancel()
+			l.close(ctx) // release whatever started before the error
 		}
 	}()
 	l.broker, err = shared.StartBroker(shared.BrokerConfig{
@@ -94,6 +96,7 @@ func (l *lab) printURLs(w io.Writer) {
 // streams end (their contexts derive from ctx), WebSockets close with GoingAway,
 // and the NATS connections drain so no published tick is left unsent.
 func (l *lab) run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
 	l.server = &http.Server{
 		Handler:           l.routes(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -101,11 +104,12 @@ func (l *lab) run(ctx context.Context) error {
 		// bounds its own writes instead.
 		WriteTimeout: 0,
 		IdleTimeout:  2 * time.Minute,
-		BaseContext:  func(net.Listener) context.Context { return ctx },
-		ConnContext:  shared.ConnContext,
-		ErrorLog:     slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
+		// Every request's context ends when the lab stops, for whatever reason:
+		// that is how open streams learn of the shutdown.
+		BaseContext: func(net.Listener) context.Context { return gctx },
+		ConnContext: shared.ConnContext,
+		ErrorLog:    slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
 	}
-	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return l.feed.Run(gctx) })
 	g.Go(func() error {
 		if err := l.server.Serve(l.listener); !errors.Is(err, http.ErrServerClosed) {
@@ -113,24 +117,29 @@ func (l *lab) run(ctx context.Context) error {
 		}
 		return nil
 	})
+	// One deadline for the whole shutdown: HTTP, WebSockets and NATS together.
+	var deadline time.Time
 	g.Go(func() error {
 		<-gctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), l.cfg.shutdownGrace)
+		deadline = time.Now().Add(l.cfg.shutdownGrace)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		defer cancel()
-		if err := l.server.Shutdown(shutdownCtx); err != nil {
+		if err := l.server.Shutdown(ctx); err != nil {
 			l.log.Warn("http shutdown", "err", err)
 			return l.server.Close()
 		}
 		return nil
 	})
 	err := g.Wait()
-	l.close()
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	l.close(ctx)
 	l.log.Info("lab stopped")
 	return err
 }
 
-// close releases what startLab acquired, in reverse order.
-func (l *lab) close() {
+// close releases what startLab acquired, in reverse order, by ctx's deadline.
+func (l *lab) close(ctx context.Context) {
 	if l.listener != nil {
 		_ = l.listener.Close()
 	}
@@ -139,7 +148,7 @@ func (l *lab) close() {
 	}
 	for _, nc := range []*nats.Conn{l.feedConn, l.gwConn} {
 		if nc != nil {
-			drain(nc, l.cfg.shutdownGrace)
+			drain(ctx, nc)
 		}
 	}
 	if l.broker != nil {
@@ -170,9 +179,10 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// drain flushes what nc still has to publish and handle, then closes it, waiting
-// at most timeout. Drain itself returns at once and finishes in the background.
-func drain(nc *nats.Conn, timeout time.Duration) {
+// drain flushes what nc still has to publish and handle, then closes it; by
+// ctx's deadline it closes it anyway. Drain itself returns at once and
+// finishes in the background.
+func drain(ctx context.Context, nc *nats.Conn) {
 	closed := make(chan struct{})
 	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 	if err := nc.Drain(); err != nil {
@@ -181,7 +191,7 @@ func drain(nc *nats.Conn, timeout time.Duration) {
 	}
 	select {
 	case <-closed:
-	case <-time.After(timeout):
+	case <-ctx.Done():
 		nc.Close()
 	}
 }

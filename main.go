@@ -36,6 +36,9 @@ func main() {
 // run dispatches the command line: no command (or "serve") runs the lab,
 // "demo" runs one pattern with a terminal client, "help" explains them.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		args = []string{"commlab"}
+	}
 	cmd, rest := "serve", args[1:]
 	if len(rest) > 0 && rest[0] != "" && rest[0][0] != '-' {
 		cmd, rest = rest[0], rest[1:]
@@ -75,7 +78,7 @@ func help(args []string, getenv func(string) string, stdout io.Writer) error {
 		fs.SetOutput(stdout)
 		fs.Usage()
 	case "demo":
-		fs, _, _ := demoFlags(getenv)
+		fs, _, _ := demoFlags()
 		fs.SetOutput(stdout)
 		fs.Usage()
 	default:

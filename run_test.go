@@ -296,3 +296,76 @@ func TestRunReportsBusyPorts(t *testing.T) {
 		})
 	}
 }
+
+// TestLabEndpointsRefuseWrongMethods: the lab's own endpoints answer a wrong
+// method with 405 and the contract's JSON error, and a foreign page may not
+// change the rate.
+func TestLabEndpointsRefuseWrongMethods(t *testing.T) {
+	url, _ := startRun(t)
+	for _, tt := range []struct{ method, path, origin string }{
+		{http.MethodPost, "/api/info", ""},
+		{http.MethodDelete, "/api/stats", ""},
+		{http.MethodGet, "/api/rate?rate=5", ""},
+		{http.MethodPost, "/metrics", ""},
+		{http.MethodPost, "/api/rate?rate=5", "http://evil.example"},
+	} {
+		req, err := http.NewRequest(tt.method, url+tt.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := http.StatusMethodNotAllowed
+		if tt.origin != "" {
+			req.Header.Set("Origin", tt.origin)
+			want = http.StatusForbidden
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || !bytes.Contains(body, []byte(`"error"`)) {
+			t.Errorf("%s %s (origin %q): got %d %s, want %d with a JSON error", tt.method, tt.path, tt.origin, resp.StatusCode, body, want)
+		}
+	}
+}
+
+// TestBytesBelongToTheirPattern: on one kept-alive connection, a poll and then
+// the lab's own endpoints; the poll's byte count must not grow with the others.
+func TestBytesBelongToTheirPattern(t *testing.T) {
+	url, _ := startRun(t, "--rate", "100")
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	pollBytes := func() int {
+		resp, err := client.Get(url + "/api/stats")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var stats struct {
+			Patterns map[string]map[string]int `json:"patterns"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
+			t.Fatal(err)
+		}
+		return stats.Patterns["poll"]["bytes"]
+	}
+	resp, err := client.Get(url + "/api/poll")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	before := pollBytes()
+	for range 3 {
+		resp, err := client.Get(url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if after := pollBytes(); before == 0 || after != before {
+		t.Fatalf("poll bytes %d before /metrics, %d after: want equal and non-zero", before, after)
+	}
+}

@@ -34,7 +34,8 @@ type Feed struct {
 
 	rate        atomic.Uint64 // ticks per second
 	rateChanged chan struct{}
-	mu          sync.Mutex // guards walk, lastSeq and also: Run and Publish may both publish
+	failed      atomic.Uint64 // ticks Run could not publish
+	mu          sync.Mutex    // guards walk, lastSeq and also: Run and Publish may both publish
 	lastSeq     uint64
 	also        []func(Tick) error
 }
@@ -95,9 +96,17 @@ func (f *Feed) LastSeq() uint64 {
 	return f.lastSeq
 }
 
+// catchUpLimit is how many ticks late the feed may fall before it stops catching
+// up: a burst of this many ticks fits easily in a client's queue.
+const catchUpLimit = 16
+
+// PublishErrors counts ticks Run could not publish.
+func (f *Feed) PublishErrors() uint64 { return f.failed.Load() }
+
 // Run publishes ticks until ctx ends. Ticks are scheduled on an absolute clock so
-// the rate holds however long each publish takes; after a stall of over a second it
-// resumes from now instead of bursting to catch up.
+// the rate holds however long each publish takes; after a stall of more than
+// catchUpLimit ticks it resumes from now instead of bursting. A tick that cannot be
+// published is counted and skipped: Run stops only when ctx ends.
 func (f *Feed) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -113,8 +122,12 @@ func (f *Feed) Run(ctx context.Context) error {
 				continue
 			}
 		}
-		next = next.Add(time.Second / time.Duration(rate))
-		if time.Since(next) > time.Second {
+		interval := time.Second / time.Duration(rate)
+		next = next.Add(interval)
+		if time.Since(next) > catchUpLimit*interval {
+			// A stall (GC, a busy machine) left the feed behind. Catching up
+			// would publish a burst that could overflow every client's queue at
+			// once; a feed of live prices just resumes from now.
 			next = time.Now()
 		}
 		timer.Reset(time.Until(next))
@@ -127,7 +140,10 @@ func (f *Feed) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 		if _, err := f.Publish(); err != nil {
-			return err
+			// The broker is unreachable or its buffer is full. The tick is lost,
+			// as in any fire-and-forget publish; the feed goes on, and the NATS
+			// connection reconnects by itself.
+			f.failed.Add(1)
 		}
 	}
 }

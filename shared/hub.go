@@ -25,10 +25,11 @@ func NewHub() *Hub { return &Hub{subs: make(map[*Subscription]struct{})} }
 type Subscription struct {
 	C <-chan *Tick
 
-	hub   *Hub
-	queue chan *Tick
-	done  chan struct{}
-	err   error
+	hub     *Hub
+	queue   chan *Tick
+	done    chan struct{}
+	err     error
+	dropped int
 }
 
 // Subscribe registers a subscriber with a queue of the given length.
@@ -74,6 +75,11 @@ func (h *Hub) Len() int {
 func (h *Hub) cutLocked(s *Subscription, err error) {
 	delete(h.subs, s)
 	s.err = err
+	if err == ErrSlowConsumer {
+		// The tick that did not fit, and those still queued, will never be
+		// sent on this subscription: the client must resume to get them.
+		s.dropped = 1 + len(s.queue)
+	}
 	close(s.done)
 }
 
@@ -84,6 +90,13 @@ func (s *Subscription) Done() <-chan struct{} { return s.done }
 func (s *Subscription) Err() error {
 	<-s.done
 	return s.err
+}
+
+// Dropped returns how many ticks the hub discarded when it cut a slow
+// subscriber off; call it after Done is closed.
+func (s *Subscription) Dropped() int {
+	<-s.done
+	return s.dropped
 }
 
 // Close unsubscribes. It is safe to call after the hub has cut s off.

@@ -22,6 +22,7 @@ type PatternStats struct {
 	Messages        atomic.Uint64 // ticks sent, summed over clients
 	Bytes           atomic.Uint64 // bytes written on the wire: headers, framing and payload
 	SlowDisconnects atomic.Uint64 // clients cut off because their queue was full
+	Drops           atomic.Uint64 // ticks discarded when a slow client was cut off (it resumes to get them)
 	Disconnects     atomic.Uint64 // connections ended for any reason
 	BadInput        atomic.Uint64 // requests or frames rejected as malformed
 
@@ -49,6 +50,7 @@ type PatternSnapshot struct {
 	Messages        uint64 `json:"messages"`
 	Bytes           uint64 `json:"bytes"`
 	SlowDisconnects uint64 `json:"slow_disconnects"`
+	Drops           uint64 `json:"drops"`
 	Disconnects     uint64 `json:"disconnects"`
 	BadInput        uint64 `json:"bad_input"`
 }
@@ -62,6 +64,7 @@ func (p *PatternStats) Snapshot() PatternSnapshot {
 		Messages:        p.Messages.Load(),
 		Bytes:           p.Bytes.Load(),
 		SlowDisconnects: p.SlowDisconnects.Load(),
+		Drops:           p.Drops.Load(),
 		Disconnects:     p.Disconnects.Load(),
 		BadInput:        p.BadInput.Load(),
 	}
@@ -147,6 +150,7 @@ var patternDescs = []struct {
 	{desc("messages_sent_total", "Ticks sent, summed over clients."), prometheus.CounterValue, func(s PatternSnapshot) float64 { return float64(s.Messages) }},
 	{desc("bytes_sent_total", "Bytes written on the wire, headers and framing included."), prometheus.CounterValue, func(s PatternSnapshot) float64 { return float64(s.Bytes) }},
 	{desc("slow_disconnects_total", "Clients cut off because they fell behind."), prometheus.CounterValue, func(s PatternSnapshot) float64 { return float64(s.SlowDisconnects) }},
+	{desc("drops_total", "Ticks discarded when a slow client was cut off."), prometheus.CounterValue, func(s PatternSnapshot) float64 { return float64(s.Drops) }},
 	{desc("disconnects_total", "Connections ended, for any reason."), prometheus.CounterValue, func(s PatternSnapshot) float64 { return float64(s.Disconnects) }},
 }
 

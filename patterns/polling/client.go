@@ -17,7 +17,9 @@ import (
 )
 
 // ErrRejected wraps the error Poll returns when the server refused a request as
-// malformed (a 4xx status): asking again the same way cannot help.
+// malformed (400 Bad Request): asking again the same way cannot help. Every
+// other failure, other 4xx included (a proxy may answer 404 or 403 during a
+// deploy), is retried after a backoff.
 var ErrRejected = errors.New("polling: request rejected")
 
 // requestTimeout bounds one request beyond the time the server may hold it, so a
@@ -205,10 +207,10 @@ func fetch(ctx context.Context, o *Options, endpoint string, since uint64, hasSi
 
 	switch code := resp.StatusCode; {
 	case code == http.StatusOK:
-	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500:
-		return page{}, fmt.Errorf("polling: %s: %s", resp.Status, errorMessage(body))
-	case code >= 400:
+	case code == http.StatusBadRequest:
 		return page{}, fmt.Errorf("%w: %s: %s", ErrRejected, resp.Status, errorMessage(body))
+	case code >= 400:
+		return page{}, fmt.Errorf("polling: %s: %s", resp.Status, errorMessage(body))
 	default:
 		return page{}, fmt.Errorf("polling: unexpected %s", resp.Status)
 	}

@@ -238,17 +238,21 @@ func TestPollSurvivesDrops(t *testing.T) {
 }
 
 // TestPollRetriesServerErrors puts a real failing front in front of the handler:
-// its first two answers are 503. Poll backs off, retries, and counts one reconnect.
+// its first two answers are a 503 and a 404 (a proxy during a deploy). Poll backs
+// off, retries, and counts one reconnect.
 func TestPollRetriesServerErrors(t *testing.T) {
 	var failures atomic.Int32
 	failures.Store(2)
 	tl := startLabWith(t, nil, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if failures.Add(-1) >= 0 {
+			switch failures.Add(-1) {
+			case 1:
 				shared.WriteError(w, http.StatusServiceUnavailable, "try again later")
-				return
+			case 0:
+				http.NotFound(w, r)
+			default:
+				h.ServeHTTP(w, r)
 			}
-			h.ServeHTTP(w, r)
 		})
 	})
 	all := tl.Publish(t, 5)

@@ -47,8 +47,9 @@ func Handler(gw *shared.Gateway, short, long *shared.PatternStats, log *slog.Log
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The presence of wait is what makes a request a long poll, so even a
 		// request that is about to be rejected is counted with the right style.
+		values, queryErr := shared.Query(r)
 		stats := short
-		if r.URL.Query().Has("wait") {
+		if values.Has("wait") {
 			stats = long
 		}
 		shared.CountWritesAs(r, &stats.Bytes)
@@ -62,7 +63,11 @@ func Handler(gw *shared.Gateway, short, long *shared.PatternStats, log *slog.Log
 				&badInput{"method", fmt.Sprintf("method %s not allowed: use GET or HEAD", r.Method)})
 			return
 		}
-		q, bad := parseQuery(r.URL.Query())
+		if queryErr != nil {
+			reject(w, r, stats, log, http.StatusBadRequest, &badInput{"query", queryErr.Error()})
+			return
+		}
+		q, bad := parseQuery(values)
 		if bad != nil {
 			reject(w, r, stats, log, http.StatusBadRequest, bad)
 			return

@@ -164,6 +164,7 @@ func TestHandlerBadInput(t *testing.T) {
 		mention         string // the error message must name this
 	}{
 		{"GET", "since=abc", 400, "poll", "since", "since"},
+		{"GET", "since=%zz", 400, "poll", "query", "malformed query"},
 		{"GET", "since=-1", 400, "poll", "since", "since"},
 		{"GET", "since=", 400, "poll", "since", "since"},
 		{"GET", "since=1&limit=0", 400, "poll", "limit", "1 to 5000"},
