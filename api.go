@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"commlab/patterns/natspubsub"
 	"commlab/shared"
 )
 
@@ -65,7 +66,12 @@ func (l *lab) handleStats() http.Handler {
 				patterns[name] = shared.PatternSnapshot{}
 			}
 		}
+		var pubsub []natspubsub.SubscriberSnapshot
+		if l.pubsub != nil {
+			pubsub = l.pubsub.Snapshot()
+		}
 		shared.WriteJSON(w, http.StatusOK, map[string]any{
+			"pubsub":   pubsub,
 			"time_us":  time.Now().UnixMicro(),
 			"epoch":    l.epoch(),
 			"rate":     l.feed.Rate(),

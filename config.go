@@ -30,13 +30,14 @@ type config struct {
 	wsPing        time.Duration
 	logLevel      slog.Level
 	shutdownGrace time.Duration
+	natsPatterns  bool // run the NATS subscribers and workers in the lab (not in the NATS demos)
 }
 
 // labFlags declares the flags every command that starts a lab accepts. The
 // demo passes its own defaults for the two listen addresses so that it can run
 // next to a lab that is already serving.
 func labFlags(name string, getenv func(string) string, addr, natsListen string) (*flag.FlagSet, *config) {
-	cfg := &config{shutdownGrace: 5 * time.Second}
+	cfg := &config{shutdownGrace: 5 * time.Second, natsPatterns: true}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.StringVar(&cfg.addr, "addr", envOr(getenv, "COMMLAB_ADDR", addr), "HTTP address to serve on (env COMMLAB_ADDR); port 0 picks a free one")
 	fs.StringVar(&cfg.natsURL, "nats-url", getenv("NATS_URL"), "external NATS server or cluster, comma-separated (env NATS_URL); empty: run an embedded server")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"commlab/patterns/natspubsub"
 	"commlab/patterns/polling"
 	"commlab/patterns/sse"
 	"commlab/patterns/websocket"
@@ -43,7 +45,7 @@ func demoFlags() (*flag.FlagSet, *config, *demoConfig) {
 	fs.BoolVar(&d.quiet, "quiet", false, "print only the summary lines, not every tick")
 	fs.DurationVar(&d.duration, "for", 0, "stop after this long (default: until Ctrl-C)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: commlab demo <poll|longpoll|sse|ws> [flags]\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: commlab demo <poll|longpoll|sse|ws|pubsub> [flags]\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs, cfg, d
@@ -97,14 +99,14 @@ func demoClient(pattern string, d *demoConfig) (subscribeFunc, string, error) {
 			return websocket.Subscribe(ctx, url, fn, &websocket.ClientOptions{Symbols: symbols, Stats: st, Log: log})
 		}, "WebSocket", nil
 	}
-	return nil, "", fmt.Errorf("demo: unknown pattern %q (want poll, longpoll, sse or ws)", pattern)
+	return nil, "", fmt.Errorf("demo: unknown pattern %q (want poll, longpoll, sse, ws or pubsub)", pattern)
 }
 
 // demo runs one pattern's terminal client against a lab of its own (or --url),
 // printing each tick as it arrives and a summary line every second.
 func demo(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return fmt.Errorf("demo: which pattern? want poll, longpoll, sse or ws (e.g. go run . demo sse)")
+		return fmt.Errorf("demo: which pattern? want poll, longpoll, sse, ws or pubsub (e.g. go run . demo sse)")
 	}
 	pattern := args[0]
 	fs, cfg, d := demoFlags()
@@ -118,14 +120,22 @@ func demo(ctx context.Context, args []string, _ func(string) string, stdout, std
 	if err := d.validate(pattern, fs); err != nil {
 		return err
 	}
-	subscribe, what, err := demoClient(pattern, d)
-	if err != nil {
-		return err
-	}
 	if d.duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d.duration)
 		defer cancel()
+	}
+	switch pattern {
+	case "pubsub":
+		return demoNATS(ctx, cfg, d, stderr, func(ctx context.Context, l *lab) error {
+			return natspubsub.RunDemo(ctx, l.broker.Connect, stdout, natspubsub.DemoOptions{
+				Quiet: d.quiet, Published: l.feed.LastSeq, Log: clientLogger(stderr),
+			})
+		})
+	}
+	subscribe, what, err := demoClient(pattern, d)
+	if err != nil {
+		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	url := d.url
@@ -151,7 +161,7 @@ func demo(ctx context.Context, args []string, _ func(string) string, stdout, std
 				fmt.Fprintf(stdout, "#%-7d %-8s %10.4f  %6.1f ms\n", t.Seq, t.Symbol, t.Price, ms(latency))
 				out.Unlock()
 			}
-		}, stats, newLogger(stderr, slog.LevelInfo)) // the client says when it reconnects, and why
+		}, stats, clientLogger(stderr)) // the client says when it connects and reconnects, and why
 	})
 	g.Go(func() error {
 		start := time.Now()
@@ -170,6 +180,23 @@ func demo(ctx context.Context, args []string, _ func(string) string, stdout, std
 			}
 		}
 	})
+	return g.Wait()
+}
+
+// demoNATS runs a NATS pattern's demo beside a lab of its own. The demo brings
+// its own subscribers or workers, so the lab runs none.
+func demoNATS(ctx context.Context, cfg *config, d *demoConfig, stderr io.Writer, runDemo func(context.Context, *lab) error) error {
+	if d.url != "" {
+		return errors.New("demo: --url is for the HTTP patterns; the NATS demos start their own lab")
+	}
+	cfg.natsPatterns = false
+	l, err := startLab(cfg, newLogger(stderr, max(cfg.logLevel, slog.LevelWarn)))
+	if err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return l.run(ctx) })
+	g.Go(func() error { return runDemo(ctx, l) })
 	return g.Wait()
 }
 
@@ -221,4 +248,17 @@ func kib(n uint64) string {
 		return fmt.Sprintf("%d B", n)
 	}
 	return fmt.Sprintf("%.1f KiB", float64(n)/1024)
+}
+
+// clientLogger logs the demo client's connection events to w, without
+// timestamps: they sit between tick lines that carry their own timing.
+func clientLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
 }

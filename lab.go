@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
+	"commlab/patterns/natspubsub"
 	"commlab/shared"
 )
 
@@ -30,6 +31,7 @@ type lab struct {
 	metrics  *shared.Metrics
 	listener net.Listener
 	server   *http.Server
+	pubsub   *natspubsub.Group // NATS subscribers whose counts /api/stats shows
 }
 
 // startLab starts the broker, the feed's and the gateway's NATS connections and
@@ -111,6 +113,10 @@ func (l *lab) run(ctx context.Context) error {
 		ErrorLog:    slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
 	}
 	g.Go(func() error { return l.feed.Run(gctx) })
+	if l.cfg.natsPatterns {
+		l.pubsub = natspubsub.NewGroup(natspubsub.DemoSubscribers())
+		g.Go(func() error { return l.pubsub.Run(gctx, l.broker.Connect, l.log, nil) })
+	}
 	g.Go(func() error {
 		if err := l.server.Serve(l.listener); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)

@@ -203,6 +203,10 @@ func TestRunServesEveryEndpoint(t *testing.T) {
 		var stats struct {
 			Rate     int                       `json:"rate"`
 			Patterns map[string]map[string]int `json:"patterns"`
+			PubSub   []struct {
+				Name     string `json:"name"`
+				Received int    `json:"received"`
+			} `json:"pubsub"`
 		}
 		if err := json.Unmarshal(body, &stats); code != 200 || err != nil {
 			t.Fatalf("got %d %s (%v)", code, body, err)
@@ -214,6 +218,9 @@ func TestRunServesEveryEndpoint(t *testing.T) {
 			if stats.Patterns[p]["requests"] < 1 {
 				t.Errorf("pattern %s: %v, want requests >= 1", p, stats.Patterns[p])
 			}
+		}
+		if len(stats.PubSub) != 4 {
+			t.Errorf("pubsub: got %d subscribers %+v, want 4", len(stats.PubSub), stats.PubSub)
 		}
 	})
 	t.Run("metrics", func(t *testing.T) {

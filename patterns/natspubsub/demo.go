@@ -109,7 +109,7 @@ func RunDemo(ctx context.Context, connect Connect, out io.Writer, opts DemoOptio
 	p.summary(head, g, published, opts.Published != nil)
 	p.verdict(g)
 	if err != nil {
-		return fmt.Errorf("natspubsub: demo: %w", err)
+		return err
 	}
 	return p.failure()
 }
@@ -186,6 +186,7 @@ func (p *printer) tick(name string, t shared.Tick) {
 // gaps and behind are "-" for a subject that skips seqs by design.
 func (p *printer) summary(head string, g *Group, published uint64, showBehind bool) {
 	var b strings.Builder
+	b.WriteString("\n") // a blank line sets the block apart from the message lines
 	b.WriteString(head)
 	b.WriteByte('\n')
 	for _, s := range g.Snapshot() {

@@ -30,21 +30,25 @@ func TestRunDemo(t *testing.T) {
 			group := NewGroup(DemoSubscribers())
 			var out bytes.Buffer // read only after RunDemo returned
 			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
+			done := make(chan struct{})
+			var demoErr error
 			go func() {
-				done <- RunDemo(ctx, lab.Broker.Connect, &out, DemoOptions{
+				defer close(done)
+				demoErr = RunDemo(ctx, lab.Broker.Connect, &out, DemoOptions{
 					Group: group, Quiet: quiet, Every: 100 * time.Millisecond,
 					Published: lab.Feed.LastSeq, Log: testLogger(t),
 				})
 			}()
-			t.Cleanup(func() {
+			stopDemo := func() error {
 				cancel()
 				select {
 				case <-done:
+					return demoErr
 				case <-time.After(10 * time.Second):
-					t.Error("RunDemo did not return within 10s of cancel")
+					return errors.New("RunDemo did not return within 10s of cancel")
 				}
-			})
+			}
+			t.Cleanup(func() { _ = stopDemo() }) // if the test ends early
 			for _, s := range group.Specs() {
 				labtest.WaitFor(t, s.Name+" to subscribe", group.Stats(s.Name).Subscribed.Load)
 			}
@@ -56,8 +60,7 @@ func TestRunDemo(t *testing.T) {
 			labtest.WaitFor(t, "all and wild to get the last tick", func() bool {
 				return group.Stats("all").LastSeq.Load() == last && group.Stats("wild").LastSeq.Load() == last
 			})
-			cancel()
-			if err := <-done; err != nil {
+			if err := stopDemo(); err != nil {
 				t.Fatalf("got RunDemo error %v, want nil", err)
 			}
 			text := out.String()

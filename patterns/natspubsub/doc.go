@@ -68,10 +68,9 @@
 // A slow subscriber is the lesson's centre. The library's reader goroutine
 // keeps reading the socket at full speed whatever the subscriber does, so the
 // server never sees a slow client; the subscription's pending queue grows
-// instead. Past its limit (Options.PendingMsgs; the library's default is
-// 500,000 messages or 64 MiB, and a synchronous subscription's channel of
-// 65,536 caps it first) the library drops every new message for that
-// subscription. A subscriber can learn of it in three ways, and the demo shows
+// instead. Past its limit (Options.PendingMsgs; by default, for a synchronous
+// subscription, the size of its channel: 65,536 messages, or 64 MiB) the
+// library drops every new message for that subscription. A subscriber can learn of it in three ways, and the demo shows
 // the first two:
 //
 //   - sub.Dropped(): an exact count, read at any time. Subscribe reads it, and

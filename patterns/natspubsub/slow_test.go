@@ -9,19 +9,28 @@ import (
 )
 
 // TestSlowConsumer puts a slow subscriber (room for 10 messages, 20 ms of work
-// each: 50 a second at best) beside a normal one, and publishes 500 ticks as
-// fast as the feed can. The slow one's client library drops what does not fit
-// and reports it; the normal one and the feed do not notice.
+// each: 50 a second at best) beside a normal one, and publishes two bursts of
+// 250 ticks as fast as the feed can. The slow one's client library drops what
+// does not fit and reports it; the normal one and the feed do not notice.
 func TestSlowConsumer(t *testing.T) {
-	const ticks = 500
+	const burst, ticks = 250, 500
 	lab := labtest.Start(t, nil)
 	slow := startSubscriber(t, lab, "ticks.>", Options{PendingMsgs: 10, Delay: 20 * time.Millisecond})
 	normal := startSubscriber(t, lab, "ticks.>", Options{})
 
-	// Publish returns once all 500 are published and the gateway holds them:
-	// the publisher never waited for the slow subscriber.
-	if got := len(lab.Publish(t, ticks)); got != ticks {
-		t.Fatalf("published %d ticks, want %d", got, ticks)
+	for round := 1; round <= ticks/burst; round++ {
+		// Publish returns once the burst is published and the gateway holds
+		// it: the publisher never waited for the slow subscriber.
+		if got := len(lab.Publish(t, burst)); got != burst {
+			t.Fatalf("published %d ticks, want %d", got, burst)
+		}
+		// Each tick reached the slow subscriber's library, which either queued
+		// it (and Subscribe took it, in time) or dropped it. Waiting for the
+		// queue to drain before the next burst makes the second burst's first
+		// ticks arrive after a run of dropped ones: gaps.
+		labtest.WaitFor(t, "the slow subscriber to account for every tick", func() bool {
+			return slow.stats.Received.Load()+slow.stats.Dropped.Load() == uint64(round*burst)
+		})
 	}
 	want := held(t, lab, ticks)
 
@@ -30,15 +39,10 @@ func TestSlowConsumer(t *testing.T) {
 		t.Errorf("normal subscriber: got counts %+v, want %+v", got, want)
 	}
 
-	// Each tick reached the slow subscriber's library, which either queued it
-	// (and Subscribe eventually took it) or dropped it.
-	labtest.WaitFor(t, "the slow subscriber to account for every tick", func() bool {
-		return slow.stats.Received.Load()+slow.stats.Dropped.Load() == ticks
-	})
 	got := countsOf(slow.stats)
 	t.Logf("slow subscriber: %+v", got)
-	if got.Dropped == 0 {
-		t.Fatal("the slow subscriber dropped nothing, want drops")
+	if got.Dropped == 0 || got.Gaps == 0 {
+		t.Fatalf("got dropped %d, gaps %d; want both above 0", got.Dropped, got.Gaps)
 	}
 	// Every dropped seq is a gap before its last tick, or came after it.
 	if got.Gaps+(ticks-got.LastSeq) != got.Dropped {

@@ -13,9 +13,8 @@ import (
 // Each tick published while a subscriber on ticks.> is subscribed is either
 // received, dropped by its client library, still pending when it stops, or
 // lost on the way (published while the connection was down). Gaps counts the
-// missing seqs between received ones, whichever the cause, so for a subscriber
-// that stays connected Gaps plus the drops after its last received tick equals
-// Dropped.
+// missing seqs between received ones, whichever the cause: for a subscriber
+// that stays connected, every gap is a drop.
 type Stats struct {
 	Subscribed         atomic.Bool   // true while the server has the subscription and Subscribe runs
 	Received           atomic.Uint64 // ticks handed to fn
@@ -23,7 +22,7 @@ type Stats struct {
 	Dups               atomic.Uint64 // ticks whose seq was already handed to fn, skipped (SeesEveryTick subjects only)
 	Gaps               atomic.Uint64 // seqs skipped over between two ticks handed to fn (SeesEveryTick subjects only)
 	Dropped            atomic.Uint64 // messages the client library dropped: the pending queue was full (sub.Dropped)
-	Pending            atomic.Int64  // messages waiting in the client library now; at the end, those never read
+	Pending            atomic.Int64  // messages waiting in the client library, as last seen between messages; at the end, those never read
 	SlowConsumerEvents atomic.Uint64 // ErrSlowConsumer reports, once per episode (needs ErrorHandler)
 	LastSeq            atomic.Uint64 // seq of the newest tick handed to fn
 

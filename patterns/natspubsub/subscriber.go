@@ -22,9 +22,9 @@ type Options struct {
 	// received messages may wait inside the client library until Subscribe takes
 	// them. When they fill it, the library drops every new message for this
 	// subscription (counted in Stats.Dropped) and reports ErrSlowConsumer.
-	// Default 0: the library's limit, 500,000 messages or 64 MiB; the channel of
-	// the synchronous subscription Subscribe uses holds 65,536, which caps it
-	// first.
+	// Default 0: the library's limit for a synchronous subscription, the size
+	// of its channel, 65,536 messages (and 64 MiB). A larger value is capped by
+	// that channel all the same.
 	PendingMsgs int
 
 	// Delay is an artificial processing time per message, spent after fn
@@ -106,8 +106,11 @@ func Subscribe(ctx context.Context, nc *nats.Conn, subject string, fn func(share
 	if err != nil {
 		return fmt.Errorf("natspubsub: confirm subscription %q: %w", subject, err)
 	}
+	limit, _, err := sub.PendingLimits()
+	if err != nil {
+		return fmt.Errorf("natspubsub: pending limit of %q: %w", subject, err)
+	}
 	o.Stats.Subscribed.Store(true)
-	limit, _, _ := sub.PendingLimits()
 	log.Info("pubsub: subscribed", "remote", nc.ConnectedUrl(), "pending_limit", limit, "delay", o.Delay)
 
 	slowReported := false
@@ -120,6 +123,7 @@ func Subscribe(ctx context.Context, nc *nats.Conn, subject string, fn func(share
 			// A synchronous subscription also says so here, once, if it is
 			// still marked slow when we ask: no message comes with it, so
 			// just ask again. The count is ErrorHandler's.
+			r.observe(sub)
 			level := slog.LevelDebug
 			if !slowReported {
 				level, slowReported = slog.LevelInfo, true
