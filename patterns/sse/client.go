@@ -17,9 +17,10 @@ import (
 	"commlab/shared"
 )
 
-// ErrRejected wraps the error Subscribe returns when the server refused the
-// request as malformed (a 4xx status) or answered with something that is not an
-// event stream: asking again the same way cannot help.
+// ErrRejected wraps the error Subscribe returns when the server answered 400
+// Bad Request: the request itself is malformed, so asking again cannot help.
+// Any other answer, even another 4xx, is retried: during a deploy a proxy can
+// answer 404, 403 or 502 for a while.
 var ErrRejected = errors.New("sse: request rejected")
 
 var (
@@ -54,11 +55,12 @@ type ClientOptions struct {
 // Subscribe reads the tick stream at baseURL's /api/sse until ctx ends; then it
 // returns nil. fn is called on Subscribe's goroutine, in seq order, once per seq.
 //
-// When the connection breaks or the server ends the stream, Subscribe waits a
-// jittered backoff and reconnects with Last-Event-ID set to the last seq it
-// delivered, as a browser's EventSource does; the server continues right after
-// it. Subscribe returns an error only when retrying cannot help: baseURL is not
-// an http(s) URL, or the server refuses the request itself (ErrRejected).
+// When the connection breaks, the server ends the stream, or a connect fails,
+// Subscribe waits a jittered backoff and reconnects with Last-Event-ID set to
+// the last seq it delivered, as a browser's EventSource does; the server
+// continues right after it. Subscribe returns an error only when retrying
+// cannot help: baseURL is not an http(s) URL, or the server answered 400
+// (ErrRejected).
 func Subscribe(ctx context.Context, baseURL string, fn func(shared.Tick), opts *ClientOptions) error {
 	var o ClientOptions
 	if opts != nil {
@@ -82,9 +84,10 @@ func Subscribe(ctx context.Context, baseURL string, fn func(shared.Tick), opts *
 		return err
 	}
 	c := &client{
-		url:   u,
-		opts:  o,
-		debug: o.Log.Enabled(ctx, slog.LevelDebug),
+		url:    u,
+		opts:   o,
+		debug:  o.Log.Enabled(ctx, slog.LevelDebug),
+		placed: o.Since > 0,
 	}
 	tracker := shared.NewTracker(o.Since, o.Stats)
 	backoff := shared.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
@@ -101,7 +104,11 @@ func Subscribe(ctx context.Context, baseURL string, fn func(shared.Tick), opts *
 		}
 		// The server's retry field, if it sent one, is the least wait it asks for.
 		wait := max(backoff.Next(), c.retry)
-		o.Log.Info("sse: disconnected", "pattern", "sse", "remote", u, "err", err, "retry_in", wait)
+		if se, ok := errors.AsType[*statusError](err); ok {
+			o.Log.Info("connect failed", "pattern", "sse", "remote", u, "status", se.code, "err", err, "retry_in", wait)
+		} else {
+			o.Log.Info("disconnected", "pattern", "sse", "remote", u, "err", err, "retry_in", wait)
+		}
 		if shared.Sleep(ctx, wait) != nil {
 			return nil
 		}
@@ -133,6 +140,7 @@ type client struct {
 	opts      ClientOptions
 	debug     bool
 	connected bool          // a connection has succeeded before: the next one is a reconnect
+	placed    bool          // the tracker's Last is a place to resume from, even when it is 0
 	retry     time.Duration // the server's last retry field
 }
 
@@ -155,7 +163,9 @@ func (c *client) stream(ctx context.Context, tr *shared.Tracker, fn func(shared.
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
-	if tr.Last != 0 {
+	if c.placed {
+		// After a reset to next 0 (the feed restarted) this is "0": the new
+		// epoch's ticks from the first, not live ticks only.
 		req.Header.Set("Last-Event-ID", strconv.FormatUint(tr.Last, 10))
 	}
 	c.opts.Stats.Requests.Add(1)
@@ -171,7 +181,7 @@ func (c *client) stream(ctx context.Context, tr *shared.Tracker, fn func(shared.
 		c.opts.Stats.Reconnects.Add(1)
 	}
 	c.connected = true
-	c.opts.Log.Info("sse: connected", "pattern", "sse", "remote", c.url, "last", tr.Last)
+	c.opts.Log.Info("connected", "pattern", "sse", "remote", c.url, "last", tr.Last)
 
 	var body io.Reader = resp.Body
 	if idle != nil {
@@ -193,30 +203,32 @@ func (c *client) stream(ctx context.Context, tr *shared.Tracker, fn func(shared.
 		case "tick":
 			t, err := shared.ParseTick(ev.Data)
 			if err != nil {
-				c.opts.Log.Warn("sse: dropped invalid tick event", "pattern", "sse", "remote", c.url, "id", ev.ID, "err", err)
+				c.opts.Log.Warn("dropped invalid tick event", "pattern", "sse", "remote", c.url, "id", ev.ID, "err", err)
 				continue
 			}
 			delivered = true
 			if c.debug {
-				c.opts.Log.Debug("sse: tick", "pattern", "sse", "seq", t.Seq)
+				c.opts.Log.Debug("tick", "pattern", "sse", "seq", t.Seq)
 			}
+			c.placed = true
 			if tr.Accept(t.Seq) {
 				fn(t)
 			}
 		case shared.OpReset:
 			var ctl shared.Control
 			if err := json.Unmarshal(ev.Data, &ctl); err != nil {
-				c.opts.Log.Warn("sse: dropped invalid reset event", "pattern", "sse", "remote", c.url, "err", err)
+				c.opts.Log.Warn("dropped invalid reset event", "pattern", "sse", "remote", c.url, "err", err)
 				continue
 			}
 			delivered = true
-			c.opts.Log.Info("sse: server reset the sequence", "pattern", "sse", "remote", c.url,
+			c.opts.Log.Info("server reset the sequence", "pattern", "sse", "remote", c.url,
 				"last", tr.Last, "next", ctl.Next, "epoch", ctl.Epoch)
 			tr.Reset(ctl.Next)
+			c.placed = true
 		default:
 			// Unknown event types are skipped, so the server can add new ones.
 			if c.debug {
-				c.opts.Log.Debug("sse: skipped event", "pattern", "sse", "type", ev.Type)
+				c.opts.Log.Debug("skipped event", "pattern", "sse", "type", ev.Type)
 			}
 		}
 	}
@@ -231,22 +243,32 @@ func (c *client) cause(ctx context.Context, err error) error {
 	return fmt.Errorf("sse: %w", err)
 }
 
-// check accepts a 200 event stream. A 4xx other than 408 and 429 is the
-// server refusing the request; anything else is worth trying again.
+// check accepts a 200 event stream. A 400 is the server refusing our request
+// (ErrRejected); any other answer is a *statusError, worth trying again.
 func (c *client) check(resp *http.Response) error {
+	ct := resp.Header.Get("Content-Type")
 	if resp.StatusCode == http.StatusOK {
-		ct := resp.Header.Get("Content-Type")
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "text/event-stream" {
-			return fmt.Errorf("%w: %s answered Content-Type %q, not an event stream", ErrRejected, c.url, ct)
+		if mt, _, err := mime.ParseMediaType(ct); err == nil && mt == "text/event-stream" {
+			return nil
 		}
-		return nil
+		return &statusError{code: resp.StatusCode, msg: fmt.Sprintf("Content-Type %q, not an event stream", ct)}
 	}
 	msg := errorMessage(resp.Body)
-	if resp.StatusCode >= 400 && resp.StatusCode < 500 &&
-		resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests {
+	if resp.StatusCode == http.StatusBadRequest {
 		return fmt.Errorf("%w: %s: %s", ErrRejected, resp.Status, msg)
 	}
-	return fmt.Errorf("sse: %s: %s", resp.Status, msg)
+	return &statusError{code: resp.StatusCode, msg: msg}
+}
+
+// statusError is an answer that is not an event stream, and may be one later:
+// a proxy's error page during a deploy, an overloaded server's 503.
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("sse: %d %s: %s", e.code, http.StatusText(e.code), e.msg)
 }
 
 // errorMessage reads the contract's {"error": "..."} body, or the start of

@@ -4,34 +4,46 @@
 // lines and a blank line:
 //
 //	id: 1042
-//	event: tick
 //	data: {"seq":1042,"symbol":"ACME","price":101.37,"t_us":1764122400123456}
+//	event: tick
 //
-// The id is the tick's seq. A browser's EventSource remembers the last id it saw
-// and, when the connection breaks, reconnects by itself with the header
-// Last-Event-ID: 1042, so the server can continue exactly where the client
-// stopped.
+// The order of the lines within an event does not matter in SSE; r3labs writes
+// id, data, event. The id is the tick's seq. A browser's EventSource remembers
+// the last id it saw and, when the connection breaks, reconnects by itself with
+// the header Last-Event-ID: 1042, so the server can continue exactly where the
+// client stopped.
 //
 // # Server
 //
-// Handler serves GET /api/sse with github.com/r3labs/sse/v2, configured the way
-// that library needs: AutoReplay off (its replay log is unbounded, renumbers the
-// ids and replays inclusively), and one r3labs stream per connection, fed by a
-// pump goroutine with TryPublish. A client that cannot keep up fills its own
-// queue, TryPublish fails and that client alone is cut off; it reconnects and
-// resumes. No client can slow down another.
-//
-// Resuming is the part that needs care. The pump subscribes to the gateway's
-// hub first, then sends the held ticks after N from the history, then the live
-// ticks, skipping any seq it has already sent: no gap, no duplicate. When the
-// ticks after N are gone, a reset event comes first:
+// Handler serves GET /api/sse with github.com/r3labs/sse/v2. The story of one
+// client's stream is in stream.go, in three steps: subscribe to the gateway's
+// hub first, then catch up with the held ticks after the client's last id from
+// the history, then send the live ticks, skipping any seq already sent: no gap,
+// no duplicate. When the ticks after the client's id are gone, a reset event
+// comes first:
 //
 //	id: 5000
-//	event: reset
 //	data: {"op":"reset","epoch":"k3J9x2","next":5000}
+//	event: reset
+//
+// next means "continue after": the next tick is 5001. When the feed restarts
+// under a new epoch, seqs start again at 1: every stream ends with a reset to
+// the new epoch with next 0 and id 0, so the client reconnects with
+// Last-Event-ID: 0 and gets the new epoch's ticks from the first.
+//
+// r3labs needs care to be used safely; r3labs.go holds every workaround, each
+// with the pitfall it avoids. AutoReplay is off (its replay log is unbounded,
+// renumbers the ids and replays inclusively). Each connection has its own
+// r3labs stream, fed with TryPublish: a client that cannot keep up fills its
+// own queue and that client alone is cut off; it reconnects and resumes. No
+// client can slow down another. Every write has a deadline. A tick's event is
+// built once and shared by every client (events.go).
 //
 // A comment line (": heartbeat") every 15 seconds keeps proxies and clients from
-// treating a quiet stream as dead.
+// treating a quiet stream as dead. A request that arrives while the server
+// shuts down gets an event stream that only says "retry: 2000" and ends: a
+// browser then reconnects in 2 seconds, where an error status would make it
+// give up for good.
 //
 // # Client
 //
@@ -43,7 +55,10 @@
 // Unsubscribe (#178) and caps events at 64 KiB. Like a browser, Subscribe
 // reconnects forever with a jittered backoff and sends Last-Event-ID; unlike a
 // browser, it also gives up on a connection that stays silent for three
-// heartbeats, because a dead TCP peer can look exactly like a quiet one.
+// heartbeats, because a dead TCP peer can look exactly like a quiet one. It
+// stops only on a 400 (its request is malformed, asking again cannot help);
+// any other answer, a 404, 403 or 502 from a proxy during a deploy, or a 200
+// that is not an event stream, is logged and retried.
 //
 // # Trade-offs
 //

@@ -2,11 +2,12 @@ package sse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,34 +56,18 @@ func Handler(gw *shared.Gateway, stats *shared.PatternStats, log *slog.Logger, o
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &server{
-		gw:         gw,
-		stats:      stats,
-		log:        log,
-		opts:       opts.withDefaults(),
-		sse:        r3sse.New(),
-		subscribed: make(map[string]chan struct{}),
-	}
-	// AutoReplay (on by default) keeps every event ever published in an unbounded
-	// log, replays it to each new client and overwrites our ids. The gateway's
-	// history is the bounded replay log; r3labs only writes events.
-	s.sse.AutoReplay = false
-	s.sse.BufferSize = s.opts.QueueLen
-	s.sse.Headers["X-Accel-Buffering"] = "no" // nginx would otherwise buffer the stream
-	s.sse.OnSubscribe = s.onSubscribe
-	return s
+	o := opts.withDefaults()
+	return &server{gw: gw, stats: stats, log: log, opts: o, r3: newR3labs(o.QueueLen)}
 }
 
 type server struct {
-	gw    *shared.Gateway
-	stats *shared.PatternStats
-	log   *slog.Logger
-	opts  Options
-	sse   *r3sse.Server
-
-	lastID     atomic.Uint64 // numbers the per-connection streams
-	mu         sync.Mutex
-	subscribed map[string]chan struct{} // stream id -> closed once r3labs registered its subscriber
+	gw     *shared.Gateway
+	stats  *shared.PatternStats
+	log    *slog.Logger
+	opts   Options
+	r3     *r3sse.Server // writes the events (r3labs.go)
+	lastID atomic.Uint64 // numbers the r3labs streams, one per client
+	events eventCache    // one event per tick, shared by every client (events.go)
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -93,17 +78,18 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, http.StatusMethodNotAllowed, "method", "sse: only GET is allowed")
 		return
 	}
-	// Validate here: r3labs would answer a bad Last-Event-ID itself, with a
-	// text/plain 400 that breaks the contract's JSON errors.
-	since, resume, reason, err := resumePoint(r)
+	query, err := shared.Query(r)
+	if err != nil {
+		s.reject(w, r, http.StatusBadRequest, "query", "sse: "+err.Error())
+		return
+	}
+	since, resume, reason, err := resumePoint(r.Header, query)
 	if err != nil {
 		s.reject(w, r, http.StatusBadRequest, reason, err.Error())
 		return
 	}
 	if r.Context().Err() != nil {
-		// The server is shutting down (or the client already left). A stream
-		// opened now would end at once; a 503 makes clients back off instead.
-		s.writeError(w, r, http.StatusServiceUnavailable, "sse: server shutting down")
+		s.retryLater(w, r)
 		return
 	}
 	s.serveStream(w, r, since, resume)
@@ -112,31 +98,53 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // reject answers a bad request with {"error": ...} and counts it in /metrics.
 func (s *server) reject(w http.ResponseWriter, r *http.Request, status int, reason, msg string) {
 	s.stats.Bad(reason)
-	s.log.Info("sse: rejected request", "pattern", "sse", "remote", r.RemoteAddr, "reason", reason, "err", msg)
-	s.writeError(w, r, status, msg)
+	s.log.Info("request rejected", "pattern", "sse", "remote", r.RemoteAddr, "reason", reason, "err", msg)
+	s.setWriteDeadline(w, r)
+	shared.WriteError(w, status, msg)
 }
 
-func (s *server) writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout)); err != nil {
-		s.log.Debug("sse: write deadline", "pattern", "sse", "remote", r.RemoteAddr, "err", err)
+// shutdownRetry is the reconnect delay asked of clients that arrive while the
+// server shuts down.
+const shutdownRetry = 2 * time.Second
+
+// retryLater answers a request that arrives while the server shuts down. An
+// error status would make a browser's EventSource give up for good: it
+// reconnects only after a 200 event stream, or a network error. So the answer
+// is an event stream that only says "retry: 2000" and ends at once: the browser
+// comes back in two seconds, to this server once it has restarted, or to
+// another one behind the same address.
+func (s *server) retryLater(w http.ResponseWriter, r *http.Request) {
+	s.log.Info("client asked to retry later: shutting down", "pattern", "sse", "remote", r.RemoteAddr)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	s.setWriteDeadline(w, r)
+	w.WriteHeader(http.StatusOK)
+	if _, err := fmt.Fprintf(w, "retry: %d\n\n", shutdownRetry.Milliseconds()); err != nil {
+		s.log.Debug("write retry", "pattern", "sse", "remote", r.RemoteAddr, "err", err)
 	}
-	shared.WriteError(w, status, msg)
+}
+
+// setWriteDeadline bounds a short answer's write: a client that reads nothing
+// must not hold the handler.
+func (s *server) setWriteDeadline(w http.ResponseWriter, r *http.Request) {
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout)); err != nil {
+		s.log.Debug("write deadline", "pattern", "sse", "remote", r.RemoteAddr, "err", err)
+	}
 }
 
 // resumePoint reads where the client wants to continue. The Last-Event-ID header
 // wins over ?since=N: a browser reconnects to the same URL it first opened, so
 // since still holds its first starting point while the header holds the last id
 // it received. resume is false when neither is given: live ticks only.
-func resumePoint(r *http.Request) (since uint64, resume bool, reason string, err error) {
-	header := r.Header.Get("Last-Event-ID")
+func resumePoint(h http.Header, query url.Values) (since uint64, resume bool, reason string, err error) {
+	header := h.Get("Last-Event-ID")
 	if header != "" {
 		if since, err = strconv.ParseUint(header, 10, 64); err != nil {
 			return 0, false, "last_event_id", fmt.Errorf("sse: Last-Event-ID must be a tick seq (a non-negative integer), got %.32q", header)
 		}
 	}
-	q := r.URL.Query()
-	if q.Has("since") {
-		v := q.Get("since")
+	if query.Has("since") {
+		v := query.Get("since")
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
 			return 0, false, "since", fmt.Errorf("sse: since must be a tick seq (a non-negative integer), got %.32q", v)
@@ -145,77 +153,30 @@ func resumePoint(r *http.Request) (since uint64, resume bool, reason string, err
 			since = n
 		}
 	}
-	return since, header != "" || q.Has("since"), "", nil
+	return since, header != "" || query.Has("since"), "", nil
 }
 
-// serveStream runs one client's stream until the client leaves, is cut off, or
-// the server shuts down.
+// serveStream runs one client's stream until the client leaves, falls behind,
+// or the server shuts down. The stream's story is in stream.go; r3labs.go runs
+// it on r3labs.
 func (s *server) serveStream(w http.ResponseWriter, r *http.Request, since uint64, resume bool) {
-	id := "c" + strconv.FormatUint(s.lastID.Add(1), 10)
-	ctx, cancel := context.WithCancelCause(r.Context())
-	defer cancel(nil)
-	c := &conn{
-		server:  s,
-		id:      id,
-		remote:  r.RemoteAddr,
-		rc:      http.NewResponseController(w),
-		cancel:  cancel,
-		flushed: make(chan struct{}, 1),
-	}
-	subscribed := make(chan struct{})
-	s.mu.Lock()
-	s.subscribed[id] = subscribed
-	s.mu.Unlock()
-	// One r3labs stream per connection: its fan-out blocks on the slowest
-	// subscriber, so a stream shared by all clients lets one stuck client
-	// freeze everyone.
-	s.sse.CreateStream(id)
-
 	s.stats.Connections.Add(1)
 	s.stats.Clients.Add(1)
 	if resume {
-		s.log.Info("sse: client connected", "pattern", "sse", "remote", c.remote, "since", since)
+		s.log.Info("client connected", "pattern", "sse", "remote", r.RemoteAddr, "since", since)
 	} else {
-		s.log.Info("sse: client connected", "pattern", "sse", "remote", c.remote, "since", "live")
+		s.log.Info("client connected", "pattern", "sse", "remote", r.RemoteAddr, "since", "live")
 	}
 
-	var pump sync.WaitGroup
-	pump.Go(func() { c.pump(ctx, subscribed, since, resume) })
-
-	// r3labs finds the stream by ?stream=. The clone carries our cancellable
-	// context, which is how the pump kicks a slow client out of ServeHTTP. The
-	// header is gone from it because resuming is our job, not r3labs'.
-	r2 := r.Clone(ctx)
-	r2.Header.Del("Last-Event-ID")
-	q := r2.URL.Query()
-	q.Set("stream", id)
-	r2.URL.RawQuery = q.Encode()
-	s.sse.ServeHTTP(writer{ResponseWriter: w, c: c}, r2)
-
-	// ServeHTTP returns only after its subscriber has been removed, which
-	// happens once ctx is done. Only now is it safe to remove the stream:
-	// removing it earlier leaks r3labs' per-request goroutine.
-	c.end(context.Canceled) // in case ServeHTTP returned on its own
-	pump.Wait()
-	s.sse.RemoveStream(id)
-	s.mu.Lock()
-	delete(s.subscribed, id)
-	s.mu.Unlock()
+	events, cause := s.serve(w, r, func(ctx context.Context, out *conn) error {
+		return s.stream(ctx, out, since, resume)
+	})
 
 	s.stats.Clients.Add(-1)
 	s.stats.Disconnects.Add(1)
-	s.log.Info("sse: client disconnected", "pattern", "sse", "remote", c.remote,
-		"ticks", c.sent, "err", context.Cause(ctx))
-}
-
-// onSubscribe runs (on a goroutine of r3labs') once ServeHTTP has registered
-// the connection's subscriber. Events published before that would go to no
-// one, so the pump waits for this signal.
-func (s *server) onSubscribe(streamID string, _ *r3sse.Subscriber) {
-	s.mu.Lock()
-	ch := s.subscribed[streamID]
-	s.mu.Unlock()
-	if ch != nil {
-		close(ch) // one subscriber per stream: called once per id
+	if errors.Is(cause, errSlowClient) {
+		s.stats.SlowDisconnects.Add(1)
+		s.log.Info("slow client cut off", "pattern", "sse", "remote", r.RemoteAddr, "reason", cause)
 	}
+	s.log.Info("client disconnected", "pattern", "sse", "remote", r.RemoteAddr, "events", events, "err", cause)
 }

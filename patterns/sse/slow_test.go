@@ -52,6 +52,9 @@ func TestSlowClientIsCutOff(t *testing.T) {
 	if got := stats.SlowDisconnects.Load(); got != 1 {
 		t.Errorf("got %d slow disconnects, want 1", got)
 	}
+	if got := stats.Drops.Load(); got == 0 {
+		t.Error("got 0 drops, want at least the tick that did not fit")
+	}
 	for i, c := range good {
 		checkTicks(t, c.received(), published)
 		checkClean(t, c.stats)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -117,6 +118,24 @@ func waitSeq(t *testing.T, seq uint64, cs ...*collector) {
 		case <-cs[0].wake:
 		case <-deadline:
 			t.Fatalf("%d of %d clients did not reach seq %d", behind, len(cs), seq)
+		}
+	}
+}
+
+// waitCount waits until c has delivered n ticks: for a feed restart, where
+// seqs go back to 1 and waitSeq cannot tell old from new.
+func waitCount(t *testing.T, n int, c *collector) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		got := len(c.received())
+		if got >= n {
+			return
+		}
+		select {
+		case <-c.wake:
+		case <-deadline:
+			t.Fatalf("client delivered %d ticks, want %d", got, n)
 		}
 	}
 }
@@ -422,31 +441,99 @@ func TestSubscribeRetriesServerErrors(t *testing.T) {
 	}
 }
 
-func TestSubscribeStopsWhenRejected(t *testing.T) {
+// Only a 400 says that our request is malformed. Every other answer that is not
+// an event stream is retried, as a proxy's during a deploy would be, and each
+// failed attempt is logged at Info with its status.
+func TestSubscribeRetriesAnswersThatAreNotStreams(t *testing.T) {
 	cases := []struct {
-		name    string
-		handler http.HandlerFunc
+		name   string
+		status int
+		answer http.HandlerFunc
 	}{
-		{"404", http.NotFound},
-		{"400 with a JSON error", func(w http.ResponseWriter, r *http.Request) {
-			shared.WriteError(w, http.StatusBadRequest, "since must be a tick seq")
+		{"404", http.StatusNotFound, http.NotFound},
+		{"403", http.StatusForbidden, func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "forbidden", http.StatusForbidden)
 		}},
-		{"200 but not an event stream", func(w http.ResponseWriter, r *http.Request) {
+		{"502 from a proxy", http.StatusBadGateway, func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "<html>bad gateway</html>", http.StatusBadGateway)
+		}},
+		{"200 but not an event stream", http.StatusOK, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/html")
-			fmt.Fprintln(w, "<h1>hello</h1>")
+			fmt.Fprintln(w, "<h1>maintenance</h1>")
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, _ := labtest.Serve(t, tc.handler)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			err := Subscribe(ctx, srv.URL, func(shared.Tick) {}, nil)
-			if !errors.Is(err, ErrRejected) {
-				t.Fatalf("got %v, want an error wrapping ErrRejected", err)
+			lab := labtest.Start(t, nil)
+			h := Handler(lab.Gateway, lab.Metrics.Pattern("sse"), lab.Log, nil)
+			var requests atomic.Int64
+			srv, _ := labtest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if requests.Add(1) <= 2 {
+					tc.answer(w, r)
+					return
+				}
+				h.ServeHTTP(w, r)
+			}))
+			since := lab.Publish(t, 1)[0].Seq
+			var logs logBuffer
+			c := subscribe(t, srv.URL, &ClientOptions{Since: since, Log: slog.New(slog.NewTextHandler(&logs, nil))}, nil)
+			published := lab.Publish(t, 5)
+			waitSeq(t, published[len(published)-1].Seq, c)
+
+			checkTicks(t, c.received(), published)
+			if got := c.stats.Requests.Load(); got != 3 {
+				t.Errorf("got %d requests, want 3 (two refused, then the stream)", got)
+			}
+			want := fmt.Sprintf("status=%d", tc.status)
+			failed := 0
+			for line := range strings.Lines(logs.String()) {
+				if strings.Contains(line, "level=INFO") && strings.Contains(line, `msg="connect failed"`) && strings.Contains(line, want) {
+					failed++
+				}
+			}
+			if failed != 2 {
+				t.Errorf("got %d Info lines \"connect failed\" with %s, want 2; log:\n%s", failed, want, logs.String())
 			}
 		})
 	}
+}
+
+func TestSubscribeStopsOnBadRequest(t *testing.T) {
+	var requests atomic.Int64
+	srv, _ := labtest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		shared.WriteError(w, http.StatusBadRequest, "since must be a tick seq")
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := Subscribe(ctx, srv.URL, func(shared.Tick) {}, nil)
+	if !errors.Is(err, ErrRejected) {
+		t.Fatalf("got %v, want an error wrapping ErrRejected", err)
+	}
+	if !strings.Contains(err.Error(), "since must be a tick seq") {
+		t.Errorf("got %q, want the server's message in it", err)
+	}
+	if got := requests.Load(); got != 1 {
+		t.Errorf("got %d requests, want 1: a 400 is not retried", got)
+	}
+}
+
+// logBuffer collects log output written from several goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 func TestShutdownEndsStreams(t *testing.T) {
@@ -475,10 +562,40 @@ func TestShutdownEndsStreams(t *testing.T) {
 	if got := stats.Disconnects.Load(); got != 2 {
 		t.Errorf("got %d disconnects, want 2", got)
 	}
-	// The client tries again (and gets 503s) until it is stopped; then Subscribe returns nil.
+	// The client tries again (and is asked to retry later) until it is
+	// stopped; then Subscribe returns nil.
 	labtest.WaitFor(t, "the client to retry", func() bool { return c.stats.Requests.Load() >= 2 })
 	if err := c.stop(); err != nil {
 		t.Errorf("Subscribe returned %v, want nil", err)
+	}
+}
+
+// A request that arrives during shutdown gets an event stream that asks for a
+// reconnect in 2s and ends at once. An error status would make a browser's
+// EventSource give up for good.
+func TestShutdownAsksNewClientsToRetry(t *testing.T) {
+	_, stats, srv, shutdown := start(t, nil, nil)
+	shutdown()
+	resp := get(t, srv.URL+"/api/sse", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("got status %d, want 200", resp.StatusCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Errorf("got Content-Type %q, want text/event-stream", ct)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("got %v reading the body, want a clean end", err)
+	}
+	if string(body) != "retry: 2000\n\n" {
+		t.Errorf("got body %q, want %q", body, "retry: 2000\n\n")
+	}
+	rd := newEventReader(bytes.NewReader(body))
+	if _, err := rd.next(); !errors.Is(err, io.EOF) || rd.retry != 2*time.Second {
+		t.Errorf("reader got %v and retry %v, want io.EOF and 2s", err, rd.retry)
+	}
+	if got := stats.Connections.Load(); got != 0 {
+		t.Errorf("got %d connections, want 0: no stream was opened", got)
 	}
 }
 
@@ -494,6 +611,8 @@ func TestBadInput(t *testing.T) {
 		{"since a fraction", http.MethodGet, "?since=1.5", "", http.StatusBadRequest, "since"},
 		{"since empty", http.MethodGet, "?since=", "", http.StatusBadRequest, "since"},
 		{"since beyond uint64", http.MethodGet, "?since=18446744073709551616", "", http.StatusBadRequest, "since"},
+		{"since badly encoded", http.MethodGet, "?since=%zz", "", http.StatusBadRequest, "query"},
+		{"another pair badly encoded", http.MethodGet, "?since=1&x=%zz", "", http.StatusBadRequest, "query"},
 		{"since bad, Last-Event-ID good", http.MethodGet, "?since=x", "5", http.StatusBadRequest, "since"},
 		{"Last-Event-ID not a number", http.MethodGet, "", "abc", http.StatusBadRequest, "last_event_id"},
 		{"Last-Event-ID negative", http.MethodGet, "", "-5", http.StatusBadRequest, "last_event_id"},
@@ -567,4 +686,58 @@ func TestResetWhenLastEventIDIsAheadOfTheFeed(t *testing.T) {
 		t.Fatalf("got event %s id %q data %s, want reset id %d data %s", ev.Type, ev.ID, ev.Data, newest, wantData)
 	}
 	expectTicks(t, rd, lab.Publish(t, 1))
+}
+
+// When the feed restarts under a new epoch, seqs start again at 1. Each stream
+// ends with a reset to the new epoch (id 0, next 0), so the client's reconnect
+// asks for the new epoch's ticks from the first one: none is missed.
+func TestFeedRestartMovesClientsToTheNewEpoch(t *testing.T) {
+	lab, _, srv, _ := start(t, nil, nil)
+	since := lab.Publish(t, 1)[0].Seq
+	c := subscribe(t, srv.URL, &ClientOptions{Since: since}, nil)
+	raw := newEventReader(get(t, fmt.Sprintf("%s/api/sse?since=%d", srv.URL, since), nil).Body)
+	before := lab.Publish(t, 5)
+	waitSeq(t, before[len(before)-1].Seq, c)
+	expectTicks(t, raw, before)
+
+	// A second feed on the same NATS is a restarted feed: new epoch, seq 1.
+	restarted, err := shared.NewFeed(lab.NC, labtest.Seed, shared.DefaultSymbols, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after []shared.Tick
+	for range 3 {
+		tick, err := restarted.Publish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		after = append(after, tick)
+	}
+
+	t.Run("raw stream", func(t *testing.T) {
+		ev := nextEvent(t, raw)
+		wantData := fmt.Sprintf(`{"op":"reset","epoch":%q,"next":0}`, restarted.Epoch())
+		if ev.Type != "reset" || ev.ID != "0" || string(ev.Data) != wantData {
+			t.Fatalf("got event %s id %q data %s, want reset id 0 data %s", ev.Type, ev.ID, ev.Data, wantData)
+		}
+		if ev, err := raw.next(); !errors.Is(err, io.EOF) {
+			t.Fatalf("got event %s %s and %v after the reset, want the end of the stream", ev.Type, ev.Data, err)
+		}
+		// The browser reconnects with the id of the reset.
+		labtest.WaitFor(t, "the gateway to hold the new epoch's ticks", func() bool {
+			return lab.Gateway.Epoch() == restarted.Epoch() && lab.Gateway.History.Last() == after[len(after)-1].Seq
+		})
+		h := http.Header{}
+		h.Set("Last-Event-ID", ev.ID)
+		expectTicks(t, newEventReader(get(t, srv.URL+"/api/sse", h).Body), after)
+	})
+	t.Run("Subscribe", func(t *testing.T) {
+		want := append(slices.Clone(before), after...)
+		waitCount(t, len(want), c)
+		checkTicks(t, c.received(), want)
+		checkClean(t, c.stats)
+		if got := c.stats.Resets.Load(); got != 1 {
+			t.Errorf("got %d resets, want 1", got)
+		}
+	})
 }
