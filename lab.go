@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"commlab/patterns/natspubsub"
+	"commlab/patterns/websocket"
 	"commlab/shared"
 )
 
@@ -32,6 +33,7 @@ type lab struct {
 	listener net.Listener
 	server   *http.Server
 	pubsub   *natspubsub.Group // NATS subscribers whose counts /api/stats shows
+	ws       *websocket.Server // tracks its hijacked connections, which Shutdown does not
 }
 
 // startLab starts the broker, the feed's and the gateway's NATS connections and
@@ -133,6 +135,11 @@ func (l *lab) run(ctx context.Context) error {
 		if err := l.server.Shutdown(ctx); err != nil {
 			l.log.Warn("http shutdown", "err", err)
 			return l.server.Close()
+		}
+		// Shutdown does not wait for hijacked connections: the WebSockets
+		// close with 1001 on their own, and the server counts them out.
+		if err := l.ws.Wait(ctx); err != nil {
+			l.log.Warn("websocket sessions still open at the deadline", "err", err)
 		}
 		return nil
 	})

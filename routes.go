@@ -25,12 +25,13 @@ func (l *lab) routes() http.Handler {
 		Heartbeat: l.cfg.sseHeartbeat,
 		QueueLen:  l.cfg.queueLen,
 	}))
-	mux.Handle("/api/ws", websocket.Handler(l.gateway, m.Pattern("ws"), l.log, &websocket.Options{
+	l.ws = websocket.Handler(l.gateway, m.Pattern("ws"), l.log, &websocket.Options{
 		OriginPatterns: l.cfg.allowOrigins,
 		PingInterval:   l.cfg.wsPing,
 		QueueLen:       l.cfg.queueLen,
 		Symbols:        l.feed.Symbols(),
-	}))
+	})
+	mux.Handle("/api/ws", l.ws)
 
 	// The lab's own endpoints and the dashboard: short answers.
 	mux.Handle("/api/info", short(api, http.MethodGet, l.handleInfo()))

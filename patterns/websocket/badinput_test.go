@@ -56,6 +56,8 @@ func TestBadInputIsRefusedAndCounted(t *testing.T) {
 	}{
 		{"since not a number", "?since=abc", "", http.StatusBadRequest, "since"},
 		{"since negative", "?since=-1", "", http.StatusBadRequest, "since"},
+		{"query badly encoded", "?since=%zz", "", http.StatusBadRequest, "query"},
+		{"another pair badly encoded", "?since=1&x=%zz", "", http.StatusBadRequest, "query"},
 		{"cross-site origin", "", "http://evil.example", http.StatusForbidden, "origin"},
 		{"origin in OriginPatterns", "", "http://trusted.example", http.StatusSwitchingProtocols, ""},
 		{"same origin", "", "http://" + host, http.StatusSwitchingProtocols, ""},

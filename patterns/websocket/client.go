@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	ws "github.com/coder/websocket"
@@ -24,8 +25,15 @@ type ClientOptions struct {
 	// Since resumes after this seq; 0 starts with live ticks only.
 	Since uint64
 	// Symbols narrows the stream to these symbols with the symbols op; empty
-	// means all.
+	// means all. Gaps cannot be detected on a narrowed stream: the seqs of the
+	// other symbols are missing from it by design.
 	Symbols []string
+	// IdleTimeout is how long the connection may stay silent, no frame and no
+	// ping, before the client drops it and reconnects. A server that vanished
+	// without closing (powered off, a NAT mapping dropped) is otherwise noticed
+	// only by TCP keepalive, minutes later. Default 60s: three of the server's
+	// default 20s ping intervals. Negative disables it.
+	IdleTimeout time.Duration
 	// HTTPClient makes the handshake; nil: shared.NewHTTPClient(Stats), which
 	// counts the bytes read into Stats.Bytes.
 	HTTPClient *http.Client
@@ -35,12 +43,17 @@ type ClientOptions struct {
 	Log *slog.Logger
 }
 
-// clientReadLimit caps one server message. Ticks are about 80 bytes; the limit
-// only guards against a broken or hostile server.
-const clientReadLimit = 64 << 10
+const (
+	// clientReadLimit caps one server message. Ticks are about 80 bytes; the
+	// limit only guards against a broken or hostile server.
+	clientReadLimit = 64 << 10
+	// handshakeTimeout bounds a dial and its upgrade: a server that accepts
+	// the TCP connection and then says nothing must not hold the client.
+	handshakeTimeout = 10 * time.Second
+)
 
-// refusedError is a handshake the server answered with a 4xx: asking again
-// would get the same answer.
+// refusedError is a handshake the server answered with 400: our request is
+// malformed, and sending it again would get the same answer.
 type refusedError struct{ err error }
 
 func (e *refusedError) Error() string { return e.err.Error() }
@@ -48,10 +61,12 @@ func (e *refusedError) Unwrap() error { return e.err }
 
 // Subscribe streams ticks from the lab at baseURL (e.g. "http://127.0.0.1:8080")
 // over a WebSocket and calls fn for each one, on the caller's goroutine, in seq
-// order, once per seq. It reconnects with backoff after a network failure or a
-// close that says "try again" and resumes after the last seq it delivered. It
-// returns nil when ctx ends, and an error only when retrying cannot help: the
-// server refused the handshake (4xx) or closed the connection over something
+// order, once per seq. It reconnects with backoff, for as long as ctx lives,
+// after anything that may pass: a network failure, a silent server, a close
+// that says "try again", an HTTP error a proxy may answer during a deploy; and
+// it resumes after the last seq it delivered. It returns nil when ctx ends,
+// and an error only when retrying cannot help: the handshake got 400 (our
+// request is malformed), or the server closed the connection over something
 // this client sent (1003, 1007, 1008, 1009).
 func Subscribe(ctx context.Context, baseURL string, fn func(shared.Tick), opts *ClientOptions) error {
 	var o ClientOptions
@@ -68,11 +83,14 @@ func Subscribe(ctx context.Context, baseURL string, fn func(shared.Tick), opts *
 		o.HTTPClient = shared.NewHTTPClient(o.Stats)
 		defer o.HTTPClient.CloseIdleConnections()
 	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 60 * time.Second
+	}
 	u, err := streamURL(baseURL)
 	if err != nil {
 		return err
 	}
-	cl := &client{url: u, opts: o, fn: fn, tr: shared.NewTracker(o.Since, o.Stats)}
+	cl := &client{url: u, opts: o, fn: fn, tr: shared.NewTracker(o.Since, o.Stats), placed: o.Since > 0, last: o.Since}
 	for _, sym := range o.Symbols {
 		if !shared.ValidSymbol(sym) {
 			return fmt.Errorf("websocket: invalid symbol %q", sym)
@@ -92,8 +110,9 @@ func Subscribe(ctx context.Context, baseURL string, fn func(shared.Tick), opts *
 		if permanent(err) {
 			return err
 		}
-		o.Log.Info("websocket: disconnected, will reconnect", "pattern", "ws", "remote", u.Host, "err", err)
-		if shared.Sleep(ctx, backoff.Next()) != nil {
+		wait := backoff.Next()
+		o.Log.Info("will reconnect", "pattern", "ws", "remote", u.Host, "err", err, "wait", wait)
+		if shared.Sleep(ctx, wait) != nil {
 			return nil
 		}
 	}
@@ -104,26 +123,51 @@ type client struct {
 	url       *url.URL
 	opts      ClientOptions
 	fn        func(shared.Tick)
-	tr        *shared.Tracker
-	want      map[string]bool // the symbols asked for; nil: all
-	connected bool            // a connection was made before: the next one is a reconnect
+	connected bool // a connection was made before: the next one is a reconnect
+
+	// The client's place in the feed, which a reconnect resumes from. On the
+	// whole feed the tracker keeps it, and counts gaps and duplicates. On a
+	// stream narrowed to want, last keeps it: the other symbols' seqs are
+	// missing by design, so a gap cannot be told from them.
+	tr     *shared.Tracker
+	want   map[string]bool // the symbols asked for; nil: the whole feed
+	last   uint64          // with want: the newest seq seen
+	placed bool            // the client has a place (Since, a tick, a reset): reconnects send since
 }
 
-// connect makes one connection and reads from it until it ends.
+// connect makes one connection and reads from it until it ends. The backoff
+// starts over once the server has sent a frame: a server that accepts and
+// at once closes (1013 try again later, 1012 restarting) must not be dialled
+// again every 100 ms.
 func (cl *client) connect(ctx context.Context, backoff *shared.Backoff) error {
 	u := *cl.url
-	if cl.tr.Last > 0 {
-		u.RawQuery = "since=" + strconv.FormatUint(cl.tr.Last, 10)
+	if cl.placed {
+		u.RawQuery = "since=" + strconv.FormatUint(cl.place(), 10)
 	}
 	cl.opts.Stats.Requests.Add(1)
-	c, resp, err := ws.Dial(ctx, u.String(), &ws.DialOptions{HTTPClient: cl.opts.HTTPClient})
+
+	// The idle watchdog is armed once connected; the server's pings feed it
+	// from inside c.Read, on this goroutine.
+	var idle *watchdog
+	dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	c, resp, err := ws.Dial(dctx, u.String(), &ws.DialOptions{
+		HTTPClient: cl.opts.HTTPClient,
+		OnPingReceived: func(context.Context, []byte) bool {
+			idle.kick()
+			return true // and answer with a pong
+		},
+	})
+	cancel() // the connection, once made, does not depend on dctx
 	if err != nil {
-		if resp != nil && resp.StatusCode >= 400 && resp.StatusCode < 500 &&
-			resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests {
-			body, _ := io.ReadAll(resp.Body) // Dial kept the first KiB of the body: our {"error": ...}
-			return &refusedError{fmt.Errorf("websocket: server refused the handshake: %s %s", resp.Status, bytes.TrimSpace(body))}
+		if resp == nil || resp.StatusCode == http.StatusSwitchingProtocols {
+			return fmt.Errorf("websocket: dial: %w", err)
 		}
-		return fmt.Errorf("websocket: dial: %w", err)
+		body, _ := io.ReadAll(resp.Body) // Dial kept the first KiB of the body: our {"error": ...}
+		err = fmt.Errorf("websocket: handshake answered %s %s", resp.Status, bytes.TrimSpace(body))
+		if resp.StatusCode == http.StatusBadRequest {
+			return &refusedError{err}
+		}
+		return err // 403, 404, 502...: a proxy may say so while the server restarts
 	}
 	defer c.CloseNow()
 	c.SetReadLimit(clientReadLimit)
@@ -131,8 +175,14 @@ func (cl *client) connect(ctx context.Context, backoff *shared.Backoff) error {
 		cl.opts.Stats.Reconnects.Add(1)
 	}
 	cl.connected = true
-	backoff.Reset()
-	cl.opts.Log.Info("websocket: connected", "pattern", "ws", "remote", u.Host, "since", cl.tr.Last)
+	since := "live" // no place yet: the ticks from now on
+	if cl.placed {
+		since = strconv.FormatUint(cl.place(), 10)
+	}
+	cl.opts.Log.Info("connected", "pattern", "ws", "remote", u.Host, "since", since)
+
+	idle = newWatchdog(cl.opts.IdleTimeout, func() { _ = c.CloseNow() })
+	defer idle.stop()
 
 	// Leave politely: when ctx ends, send a normal close; the server answers
 	// with its own close frame and the Read below returns. Reads use
@@ -161,10 +211,17 @@ func (cl *client) connect(ctx context.Context, backoff *shared.Backoff) error {
 			return fmt.Errorf("websocket: send symbols: %w", err)
 		}
 	}
-	for {
+	for first := true; ; first = false {
 		typ, data, err := c.Read(context.Background())
 		if err != nil {
+			if idle.barked() {
+				return fmt.Errorf("websocket: no frame and no ping for %v: %w", cl.opts.IdleTimeout, err)
+			}
 			return fmt.Errorf("websocket: read: %w", err)
+		}
+		idle.kick()
+		if first {
+			backoff.Reset() // the server spoke: this connection worked
 		}
 		if ctx.Err() != nil {
 			continue // closing: read on until the server's close frame, deliver nothing
@@ -191,35 +248,57 @@ func (cl *client) handle(typ ws.MessageType, data []byte) error {
 	}
 	switch ctl.Op {
 	case shared.OpReset:
-		cl.opts.Log.Info("websocket: server reset the sequence", "pattern", "ws", "remote", cl.url.Host, "next", ctl.Next, "epoch", ctl.Epoch)
-		cl.tr.Reset(ctl.Next)
+		// The ticks up to Next are gone, or (Next 0, a new epoch) the feed
+		// restarted: either way the stream goes on after Next.
+		cl.opts.Log.Info("server reset the sequence", "pattern", "ws", "remote", cl.url.Host, "next", ctl.Next, "epoch", ctl.Epoch)
+		cl.placed = true
+		if cl.want == nil {
+			cl.tr.Reset(ctl.Next)
+		} else {
+			cl.opts.Stats.Resets.Add(1)
+			cl.last = ctl.Next
+		}
 	case opSymbols:
-		cl.opts.Log.Debug("websocket: symbols acknowledged", "pattern", "ws", "remote", cl.url.Host)
+		cl.opts.Log.Debug("symbols acknowledged", "pattern", "ws", "remote", cl.url.Host)
 	default:
 		// A newer server may add ops; ignoring them keeps old clients working.
-		cl.opts.Log.Debug("websocket: ignored control message", "pattern", "ws", "op", ctl.Op)
+		cl.opts.Log.Debug("control message ignored", "pattern", "ws", "op", ctl.Op)
 	}
 	return nil
 }
 
-// deliver hands a tick to fn unless the tracker has seen its seq.
+// deliver hands a tick to fn once, in seq order.
 func (cl *client) deliver(t shared.Tick) {
-	if cl.want != nil {
-		if !cl.want[t.Symbol] {
-			// Sent before the server applied our symbols op. Not ours, but our
-			// place in the feed moves past it: a resume need not ask for it.
-			cl.tr.Last = max(cl.tr.Last, t.Seq)
-			return
+	cl.placed = true
+	if cl.want == nil {
+		// The whole feed: every seq is accounted for, delivered once or
+		// counted as a gap or a duplicate.
+		if cl.tr.Accept(t.Seq) {
+			cl.fn(t)
 		}
-		// The server skips the other symbols' seqs, so a jump forward is
-		// expected here, not a gap: only duplicates are counted.
-		if t.Seq > cl.tr.Last {
-			cl.tr.Last = t.Seq - 1
-		}
+		return
 	}
-	if cl.tr.Accept(t.Seq) {
+	// A narrowed stream: the seqs in between belong to other symbols, so only
+	// a step back is a fault (a duplicate). A tick of another symbol was sent
+	// before the server applied our op; it is not ours, but the place moves
+	// past it, so a resume need not ask for it again.
+	if t.Seq <= cl.last {
+		cl.opts.Stats.Dups.Add(1)
+		return
+	}
+	cl.last = t.Seq
+	if cl.want[t.Symbol] {
+		cl.opts.Stats.Messages.Add(1)
 		cl.fn(t)
 	}
+}
+
+// place is the newest seq the client has seen: a reconnect resumes after it.
+func (cl *client) place() uint64 {
+	if cl.want == nil {
+		return cl.tr.Last
+	}
+	return cl.last
 }
 
 // permanent reports whether retrying cannot help.
@@ -256,4 +335,43 @@ func streamURL(base string) (*url.URL, error) {
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/ws"
 	u.RawQuery = ""
 	return u, nil
+}
+
+// watchdog calls bark, once, when kick has not been called for timeout. A nil
+// watchdog (timeout negative: disabled) does nothing.
+type watchdog struct {
+	timer   *time.Timer
+	timeout time.Duration
+	fired   atomic.Bool
+	done    chan struct{} // closed when bark has returned
+}
+
+func newWatchdog(timeout time.Duration, bark func()) *watchdog {
+	if timeout < 0 {
+		return nil
+	}
+	w := &watchdog{timeout: timeout, done: make(chan struct{})}
+	w.timer = time.AfterFunc(timeout, func() {
+		defer close(w.done)
+		w.fired.Store(true)
+		bark()
+	})
+	return w
+}
+
+// kick restarts the countdown, unless the watchdog has already barked.
+func (w *watchdog) kick() {
+	if w != nil && w.timer.Stop() {
+		w.timer.Reset(w.timeout)
+	}
+}
+
+// barked reports whether the watchdog has fired.
+func (w *watchdog) barked() bool { return w != nil && w.fired.Load() }
+
+// stop disarms the watchdog and waits for a bark in progress.
+func (w *watchdog) stop() {
+	if w != nil && !w.timer.Stop() {
+		<-w.done
+	}
 }

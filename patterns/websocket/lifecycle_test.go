@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -109,7 +110,7 @@ func TestSlowConsumerIsCutOff(t *testing.T) {
 	lab := labtest.Start(t, nil)
 	stats := lab.Metrics.Pattern("ws")
 	opts := &websocket.Options{QueueLen: 64, WriteTimeout: time.Second}
-	srv, conns := serveTracked(t, websocket.Handler(lab.Gateway, stats, lab.Log, opts))
+	srv, conns, _ := serveTracked(t, websocket.Handler(lab.Gateway, stats, lab.Log, opts))
 
 	// The stuck client: tiny socket buffers on both ends, so the server's
 	// writes block after a few hundred ticks instead of megabytes.
@@ -169,32 +170,13 @@ func TestSlowReaderIsToldToTryAgainLater(t *testing.T) {
 	lab := labtest.Start(t, nil)
 	stats := lab.Metrics.Pattern("ws")
 	opts := &websocket.Options{QueueLen: 16, WriteTimeout: 10 * time.Second}
-	srv, conns := serveTracked(t, websocket.Handler(lab.Gateway, stats, lab.Log, opts))
+	srv, conns, _ := serveTracked(t, websocket.Handler(lab.Gateway, stats, lab.Log, opts))
 
 	// A real WebSocket client with a tiny receive buffer, and the server's end
 	// of it with a tiny send buffer: not reading soon blocks the server.
-	local := make(chan string, 1)
-	hc := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			local <- c.LocalAddr().String()
-			return c, c.(*net.TCPConn).SetReadBuffer(1)
-		},
-	}}
-	t.Cleanup(hc.CloseIdleConnections)
+	c := dialTinyBuffers(t, srv, conns, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := ws.Dial(ctx, "ws"+srv.URL[len("http"):]+"/api/ws", &ws.DialOptions{HTTPClient: hc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.CloseNow() })
-	if err := conns.get(t, <-local).SetWriteBuffer(1); err != nil {
-		t.Fatal(err)
-	}
 
 	published := 0
 	for lab.Gateway.Hub.Len() > 0 { // the hub cuts the client off: its queue overflowed
@@ -221,6 +203,11 @@ func TestSlowReaderIsToldToTryAgainLater(t *testing.T) {
 		t.Errorf("got all %d ticks, want fewer: the client was cut off", frames)
 	}
 	labtest.WaitFor(t, "the slow disconnect to be counted", func() bool { return stats.SlowDisconnects.Load() == 1 })
+	// The hub dropped the tick that did not fit and those still queued: at
+	// least one, at most a queue and one.
+	if got := stats.Drops.Load(); got < 1 || got > uint64(opts.QueueLen)+1 {
+		t.Errorf("Drops = %d, want 1..%d", got, opts.QueueLen+1)
+	}
 }
 
 // handshakeByHand opens a WebSocket with a raw TCP connection and returns that
@@ -281,7 +268,7 @@ func (l *trackedConns) get(t *testing.T, remote string) *net.TCPConn {
 }
 
 // serveTracked serves h as labtest.Serve does, through a trackedConns listener.
-func serveTracked(t *testing.T, h http.Handler) (*httptest.Server, *trackedConns) {
+func serveTracked(t *testing.T, h http.Handler) (*httptest.Server, *trackedConns, context.CancelFunc) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := httptest.NewUnstartedServer(h)
@@ -294,7 +281,48 @@ func serveTracked(t *testing.T, h http.Handler) (*httptest.Server, *trackedConns
 		cancel()
 		srv.Close()
 	})
-	return srv, tracked
+	return srv, tracked, cancel
+}
+
+// dialTinyBuffers opens a WebSocket whose both ends have tiny socket buffers:
+// as soon as the client stops reading, the server's writes block.
+func dialTinyBuffers(t *testing.T, srv *httptest.Server, conns *trackedConns, query string) *ws.Conn {
+	c, _ := dialTinySendBuffer(t, srv, conns, query, true)
+	return c
+}
+
+// dialTinySendBuffer opens a WebSocket whose server end has a tiny send
+// buffer, and the client end a tiny receive buffer too if tinyRead is set. It
+// returns the server's end, so the test can change its buffer again.
+func dialTinySendBuffer(t *testing.T, srv *httptest.Server, conns *trackedConns, query string, tinyRead bool) (*ws.Conn, *net.TCPConn) {
+	t.Helper()
+	local := make(chan string, 1)
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			local <- c.LocalAddr().String()
+			if tinyRead {
+				return c, c.(*net.TCPConn).SetReadBuffer(1)
+			}
+			return c, nil
+		},
+	}}
+	t.Cleanup(hc.CloseIdleConnections)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := ws.Dial(ctx, "ws"+srv.URL[len("http"):]+"/api/ws"+query, &ws.DialOptions{HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.CloseNow() })
+	server := conns.get(t, <-local)
+	if err := server.SetWriteBuffer(1); err != nil {
+		t.Fatal(err)
+	}
+	return c, server
 }
 
 func TestShutdownClosesWithGoingAway(t *testing.T) {
@@ -348,4 +376,200 @@ func TestShutdownClosesWithGoingAway(t *testing.T) {
 	if got := len(col.snapshot()); got != 5 {
 		t.Errorf("Subscribe client got %d ticks, want 5", got)
 	}
+}
+
+// TestWaitWaitsForEverySession checks what http.Server.Shutdown cannot: that
+// the sessions on hijacked connections have ended, close handshake and
+// accounting included, when Wait returns.
+func TestWaitWaitsForEverySession(t *testing.T) {
+	f := start(t, nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.ws.Wait(ctx); err != nil {
+		t.Fatalf("Wait with no session = %v, want nil at once", err)
+	}
+
+	raw := f.dial(t, "", nil)
+	_, rawDone := reader(t, raw)
+	handshakeByHand(t, f.srv) // never answers the close: its session lasts until the cut
+	labtest.WaitFor(t, "both sessions to start", func() bool { return f.stats.Clients.Load() == 2 })
+
+	ended, end := context.WithCancel(context.Background())
+	end()
+	if err := f.ws.Wait(ended); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait with an ended ctx while 2 sessions are open = %v, want context.Canceled", err)
+	}
+
+	f.shutdown()
+	if err := f.ws.Wait(ctx); err != nil {
+		t.Fatalf("Wait after shutdown = %v, want nil", err)
+	}
+	// No polling: once Wait has returned, every handler has finished.
+	if s := f.stats.Snapshot(); s.Clients != 0 || s.Disconnects != 2 {
+		t.Errorf("after Wait: clients %d, disconnects %d; want 0, 2", s.Clients, s.Disconnects)
+	}
+	// The raw client answered the server's 1001 before its session could end.
+	select {
+	case err := <-rawDone:
+		if ws.CloseStatus(err) != ws.StatusGoingAway {
+			t.Errorf("raw client read %v, want close 1001", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("raw client did not get its close")
+	}
+}
+
+// TestGatewayClosedIsGoingAway: when the gateway closes, at shutdown, every
+// subscription is cut with shared.ErrGatewayClosed; clients are told 1001, not
+// that the feed restarted.
+func TestGatewayClosedIsGoingAway(t *testing.T) {
+	f := start(t, nil, nil)
+	c := f.dial(t, "", nil)
+	_, done := reader(t, c)
+	f.lab.Gateway.Close()
+	select {
+	case err := <-done:
+		var ce ws.CloseError
+		if !errors.As(err, &ce) || ce.Code != ws.StatusGoingAway || ce.Reason != "server shutting down" {
+			t.Fatalf("read %v, want close 1001 \"server shutting down\"", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("client not closed when the gateway closed")
+	}
+}
+
+// TestReplayStopsPromptlyAtShutdown resumes a client from a long history over
+// a slow link and shuts the server down once the replay has begun: the client
+// gets 1001 after the frames already in flight, not after the whole history.
+func TestReplayStopsPromptlyAtShutdown(t *testing.T) {
+	lab := labtest.Start(t, nil)
+	stats := lab.Metrics.Pattern("ws")
+	srv, conns, shutdown := serveTracked(t, websocket.Handler(lab.Gateway, stats, lab.Log, &websocket.Options{WriteTimeout: 10 * time.Second}))
+	held := lab.Publish(t, 5000)
+
+	c := dialTinyBuffers(t, srv, conns, "?since=0")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, data, err := c.Read(ctx); err != nil || !bytes.Equal(data, held[0].Raw) {
+		t.Fatalf("first frame %s, %v; want %s", data, err, held[0].Raw)
+	}
+	shutdown()
+
+	frames := 1
+	for {
+		_, _, err := c.Read(ctx)
+		if err != nil {
+			if ws.CloseStatus(err) != ws.StatusGoingAway {
+				t.Fatalf("read %v after %d frames, want close 1001", err, frames)
+			}
+			break
+		}
+		frames++
+	}
+	// What was in flight: the socket buffers and the library's, a few hundred
+	// frames at most.
+	if frames >= len(held)/2 {
+		t.Errorf("got %d of %d replayed frames before the close, want the replay to stop at shutdown", frames, len(held))
+	}
+	t.Logf("replay stopped after %d of %d frames", frames, len(held))
+}
+
+// TestLongReplayOnASlowLinkIsNotCutOff resumes a client from a long history
+// and lets live ticks overflow its queue while the replay waits on the
+// client's link. The ticks the hub dropped are held, so the replay reads on
+// from the history: the client gets every tick, and is not cut off.
+func TestLongReplayOnASlowLinkIsNotCutOff(t *testing.T) {
+	lab := labtest.Start(t, nil)
+	stats := lab.Metrics.Pattern("ws")
+	opts := &websocket.Options{QueueLen: 16, WriteTimeout: 10 * time.Second}
+	srv, conns, _ := serveTracked(t, websocket.Handler(lab.Gateway, stats, lab.Log, opts))
+	// More held ticks than the client's socket buffers take (about 600 KB):
+	// the replay blocks until the client reads.
+	want := lab.Publish(t, 8000)
+
+	c, server := dialTinySendBuffer(t, srv, conns, "?since=0", false)
+	// The replay is blocked on the client, which reads nothing yet; 50 live
+	// ticks overflow its queue of 16, and the hub cuts the subscription.
+	want = append(want, lab.Publish(t, 50)...)
+	labtest.WaitFor(t, "the hub to cut the replaying client's subscription", func() bool { return lab.Gateway.Hub.Len() == 0 })
+	if err := server.SetWriteBuffer(1 << 20); err != nil {
+		t.Fatal(err)
+	}
+	readTicks(t, c, want)
+	readTicks(t, c, lab.Publish(t, 5)) // and the stream is live
+
+	if s := stats.Snapshot(); s.SlowDisconnects != 0 || s.Drops != 0 || s.Disconnects != 0 {
+		t.Errorf("slow disconnects %d, drops %d, disconnects %d; want none", s.SlowDisconnects, s.Drops, s.Disconnects)
+	}
+}
+
+// restartFeed starts a second feed on the lab's broker, as a feed process that
+// restarted without its store would: a new epoch, seqs from 1 again. It
+// publishes n ticks and waits until the gateway holds the last one.
+func restartFeed(t *testing.T, lab *labtest.Lab, n int) (*shared.Feed, []shared.Tick) {
+	t.Helper()
+	feed, err := shared.NewFeed(lab.NC, labtest.Seed+1, shared.DefaultSymbols, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticks := make([]shared.Tick, 0, n)
+	for range n {
+		tk, err := feed.Publish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ticks = append(ticks, tk)
+	}
+	last := ticks[n-1].Raw
+	labtest.WaitFor(t, "the gateway to hold the new epoch's ticks", func() bool {
+		newest := lab.Gateway.History.Newest()
+		return newest != nil && bytes.Equal(newest.Raw, last)
+	})
+	return feed, ticks
+}
+
+// TestFeedRestartStartsTheNewEpochFromZero restarts the feed under a live
+// client. Its seqs start over, so the client's place means nothing in the new
+// epoch: the server says reset to 0 in the new epoch and closes with 1012, and
+// the client reconnects with since=0 and gets the new epoch from its first tick.
+func TestFeedRestartStartsTheNewEpochFromZero(t *testing.T) {
+	t.Run("frames", func(t *testing.T) {
+		f := start(t, nil, nil)
+		f.lab.Publish(t, 3)
+		c := f.dial(t, "", nil)
+		readTicks(t, c, f.lab.Publish(t, 2))
+		feed, _ := restartFeed(t, f.lab, 5)
+
+		_, data := readFrame(t, c)
+		var ctl shared.Control
+		want := shared.Control{Op: shared.OpReset, Epoch: feed.Epoch(), Next: 0}
+		if err := json.Unmarshal(data, &ctl); err != nil || ctl != want {
+			t.Fatalf("got %s, want the reset control %+v", data, want)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _, err := c.Read(ctx)
+		var ce ws.CloseError
+		if !errors.As(err, &ce) || ce.Code != ws.StatusServiceRestart || ce.Reason != "feed restarted" {
+			t.Fatalf("read %v, want close 1012 \"feed restarted\"", err)
+		}
+	})
+
+	t.Run("Subscribe", func(t *testing.T) {
+		f := start(t, nil, nil)
+		first := f.lab.Publish(t, 1)[0]
+		cst := new(shared.ClientStats)
+		col, _ := subscribe(t, f.srv.URL, &websocket.ClientOptions{Since: first.Seq, Stats: cst})
+		want := f.lab.Publish(t, 20)
+		col.waitSeq(t, want[len(want)-1].Seq)
+
+		_, fresh := restartFeed(t, f.lab, 5)
+		want = append(want, fresh...) // seqs 2..21, then 1..5 of the new epoch
+		col.waitLen(t, len(want))
+		checkRun(t, col.snapshot(), want)
+		checkNoGapNoDup(t, cst)
+		if r, rc := cst.Resets.Load(), cst.Reconnects.Load(); r != 1 || rc != 1 {
+			t.Errorf("Resets, Reconnects = %d, %d; want 1, 1", r, rc)
+		}
+	})
 }

@@ -1,7 +1,6 @@
 package websocket
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,10 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
-	"path"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -39,11 +34,12 @@ type Options struct {
 
 	// PingInterval is how often the server pings each client. A peer that does
 	// not answer within WriteTimeout is dropped: that is how a client that
-	// vanished without closing its TCP connection is noticed. Default 20s.
+	// vanished without closing its TCP connection is noticed. The pings are
+	// also how a client notices a server that vanished. Default 20s.
 	PingInterval time.Duration
 
-	// QueueLen is how many ticks may wait in the hub for one connection before
-	// it is cut off as a slow consumer. Default 256.
+	// QueueLen is how many live ticks may wait in the hub for one connection
+	// before it is cut off as a slow consumer. Default 256.
 	QueueLen int
 
 	// WriteTimeout bounds every write: a batch of frames, a ping, a close. A
@@ -85,40 +81,76 @@ const (
 	// closeWait is how long a close handshake may take before the TCP
 	// connection is cut under it.
 	closeWait = time.Second
-	// opSymbols is the one op a client may send. The server answers with the
-	// same object as an acknowledgement; every tick after the ack is filtered.
-	opSymbols = "symbols"
 )
 
-// symbolsOp is the client's {"op":"symbols","symbols":["ACME"]}, which narrows
-// its stream to those symbols (an empty list restores all), and the server's
-// acknowledgement of it.
-type symbolsOp struct {
-	Op      string   `json:"op"`
-	Symbols []string `json:"symbols"`
-}
-
-// server holds what every connection needs.
-type server struct {
+// Server serves GET /api/ws. It is an http.Handler; at shutdown, Wait waits
+// for the connections it has taken over.
+type Server struct {
 	gw    *shared.Gateway
 	stats *shared.PatternStats
 	log   *slog.Logger
 	opts  Options
 	known map[string]bool // symbols a client may ask for
+
+	mu      sync.Mutex
+	open    int           // sessions in progress
+	allDone chan struct{} // closed while open is 0
 }
 
-// Handler serves GET /api/ws: one WebSocket per client, one text frame per tick
-// holding the tick's JSON, resuming after ?since=N as SSE does. A nil opts means
-// the defaults.
-func Handler(gw *shared.Gateway, stats *shared.PatternStats, log *slog.Logger, opts *Options) http.Handler {
-	s := &server{gw: gw, stats: stats, log: log, opts: opts.withDefaults(), known: make(map[string]bool)}
+// Handler returns the server for GET /api/ws: one WebSocket per client, one
+// text frame per tick holding the tick's JSON, resuming after ?since=N as SSE
+// does. A nil opts means the defaults.
+func Handler(gw *shared.Gateway, stats *shared.PatternStats, log *slog.Logger, opts *Options) *Server {
+	s := &Server{gw: gw, stats: stats, log: log, opts: opts.withDefaults(), known: make(map[string]bool)}
 	for _, sym := range s.opts.Symbols {
 		s.known[sym] = true
 	}
+	s.allDone = make(chan struct{})
+	close(s.allDone)
 	return s
 }
 
-func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Wait returns once every session in progress has ended, or with an error
+// when ctx ends first. Call it after http.Server.Shutdown, which does not wait
+// for hijacked connections, and a WebSocket is one: without Wait the process
+// could exit while a session is still sending its 1001 close.
+func (s *Server) Wait(ctx context.Context) error {
+	s.mu.Lock()
+	allDone := s.allDone
+	s.mu.Unlock()
+	select {
+	case <-allDone:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		open := s.open
+		s.mu.Unlock()
+		return fmt.Errorf("websocket: %d sessions still open: %w", open, ctx.Err())
+	}
+}
+
+// sessionStarted and sessionEnded count the sessions in progress for Wait.
+func (s *Server) sessionStarted() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open == 0 {
+		s.allDone = make(chan struct{})
+	}
+	s.open++
+}
+
+func (s *Server) sessionEnded() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.open--
+	if s.open == 0 {
+		close(s.allDone)
+	}
+}
+
+// ServeHTTP serves one client: it refuses what it can before the upgrade,
+// subscribes, accepts the WebSocket and runs the session until it ends.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	shared.CountWritesAs(r, &s.stats.Bytes)
 	s.stats.Requests.Add(1)
 
@@ -131,7 +163,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"this is a WebSocket endpoint: send GET with Connection: Upgrade and Upgrade: websocket")
 		return
 	}
-	since, resume, err := parseSince(r)
+	q, err := shared.Query(r)
+	if err != nil {
+		s.reject(w, r, http.StatusBadRequest, "query", err.Error())
+		return
+	}
+	since, resume, err := parseSince(q)
 	if err != nil {
 		s.reject(w, r, http.StatusBadRequest, "since", err.Error())
 		return
@@ -145,13 +182,17 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// From here on the connection leaves net/http's hands: count the session,
+	// so that Wait waits for it.
+	s.sessionStarted()
+	defer s.sessionEnded()
+
 	// Subscribe before the handshake: a client that has seen the 101 is already
 	// in the fan-out, so nothing published from then on can be missed. Without
 	// since, the client gets the ticks after the newest one held now; the
 	// gateway stores a tick before fanning it out, so the subscription may
 	// still bring that one, and it is skipped as if already sent.
 	sub := s.gw.Hub.Subscribe(s.opts.QueueLen)
-	defer sub.Close()
 	if !resume {
 		since = s.gw.History.Last()
 	}
@@ -163,73 +204,51 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hj := &hijackRecorder{ResponseWriter: w}
 	c, err := ws.Accept(hj, r, &ws.AcceptOptions{OriginPatterns: s.opts.OriginPatterns})
 	if err != nil {
-		// Not a WebSocket handshake (a plain GET, a POST...); Accept has answered.
+		// A handshake our checks let through but the library did not (a
+		// missing Sec-WebSocket-Key, say); Accept has answered.
+		sub.Close()
 		s.stats.Bad("handshake")
-		s.log.Info("websocket: handshake refused", "pattern", s.stats.Name, "remote", r.RemoteAddr, "err", err)
+		s.log.Info("handshake refused", "pattern", s.stats.Name, "remote", r.RemoteAddr, "err", err)
 		return
 	}
 	s.stats.Connections.Add(1)
 	s.stats.Clients.Add(1)
-	s.log.Info("websocket: client connected", "pattern", s.stats.Name, "remote", r.RemoteAddr, "since", r.URL.Query().Get("since"))
+	s.log.Info("client connected", "pattern", s.stats.Name, "remote", r.RemoteAddr, "resume", resume, "since", since)
 
-	conn := &session{server: s, c: c, tcp: hj.conn, remote: r.RemoteAddr}
-	err = conn.serve(shutdown, sub, since, resume)
+	sess := &session{srv: s, c: c, tcp: hj.conn, remote: r.RemoteAddr, shutdown: shutdown, sub: sub, last: since}
+	err = sess.serve(resume)
 
 	s.stats.Clients.Add(-1)
 	s.stats.Disconnects.Add(1)
-	s.log.Info("websocket: client disconnected", "pattern", s.stats.Name, "remote", r.RemoteAddr, "err", err)
-}
-
-// reject answers a request that cannot become a WebSocket with {"error": ...},
-// counts it in /metrics and logs it.
-func (s *server) reject(w http.ResponseWriter, r *http.Request, status int, reason, msg string) {
-	s.stats.Bad(reason)
-	s.log.Info("websocket: rejected request", "pattern", s.stats.Name, "remote", r.RemoteAddr, "reason", reason, "err", msg)
-	shared.WriteError(w, status, msg)
-}
-
-// isUpgrade reports whether r asks for the WebSocket upgrade.
-func isUpgrade(r *http.Request) bool {
-	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
-}
-
-func headerHasToken(h http.Header, key, token string) bool {
-	for _, v := range h.Values(key) {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
+	s.log.Info("client disconnected", "pattern", s.stats.Name, "remote", r.RemoteAddr, "err", err)
 }
 
 // session is one client's connection. The handler goroutine runs serve and is
-// the only writer of ticks; fields below c are its own.
+// the only writer of ticks.
 type session struct {
-	*server
-	c      *ws.Conn
-	tcp    net.Conn // the hijacked connection under c, to cut a stuck close short
-	remote string
+	srv      *Server // the gateway, stats, log and options every session shares
+	c        *ws.Conn
+	tcp      net.Conn             // the hijacked connection under c, to cut a stuck close short
+	remote   string               // the client's address, for the logs
+	shutdown context.Context      // ends when the server shuts down
+	sub      *shared.Subscription // live ticks from the hub; replay may replace it
 
 	symbols map[string]bool // the client's filter; nil: every symbol
 	last    uint64          // newest seq sent or skipped; older live ticks were replayed already
 	batch   []*shared.Tick
 }
 
-// badFrame is a client message the server refuses. The connection is closed
-// with code and reason, and reason is counted as bad input.
-type badFrame struct {
-	code   ws.StatusCode
-	reason string // a stable label: "invalid_json", "unknown_op", ...
-}
+// Why a session ends, besides the client leaving or the network failing.
+var (
+	errShuttingDown = errors.New("server shutting down")
+	errWriteTimeout = errors.New("write timed out")
+)
 
-func (b *badFrame) Error() string { return "bad frame: " + b.reason }
-
-// serve runs the connection until it ends and says why it ended.
-func (s *session) serve(shutdown context.Context, sub *shared.Subscription, since uint64, resume bool) error {
-	defer s.c.CloseNow() // whatever happened, release the connection
-	s.c.SetReadLimit(s.opts.ReadLimit)
+// serve runs the session until it ends and says why it ended.
+func (s *session) serve(resume bool) error {
+	defer s.c.CloseNow()             // whatever happened, release the connection
+	defer func() { s.sub.Close() }() // replay may have replaced the subscription
+	s.c.SetReadLimit(s.srv.opts.ReadLimit)
 
 	// Two helpers run beside this goroutine, which does all the writing: a
 	// reader (the client sends ops, and only reading handles pongs and close
@@ -247,88 +266,152 @@ func (s *session) serve(shutdown context.Context, sub *shared.Subscription, sinc
 		wg.Wait()
 	}()
 
-	s.last = since
 	if resume {
 		if err := s.replay(); err != nil {
-			return s.writeFailed(err)
+			return s.end(err)
 		}
 	}
 	for {
+		// Shutdown first, then the hub's verdict, before anything else: select
+		// picks at random among ready cases, and once either has spoken no
+		// queued tick goes out.
+		if err := s.over(); err != nil {
+			return s.end(err)
+		}
 		select {
-		case <-shutdown.Done():
-			s.close(ws.StatusGoingAway, "server shutting down")
-			return errors.New("server shutting down")
+		case <-s.shutdown.Done(): // both handled by over, at the top of the loop
+		case <-s.sub.Done():
 
-		case <-sub.Done():
-			if err := sub.Err(); !errors.Is(err, shared.ErrSlowConsumer) {
-				// The feed restarted: the client reconnects with its since and
-				// is told to reset.
-				s.close(ws.StatusServiceRestart, "feed restarted")
-				return err
-			}
-			s.stats.SlowDisconnects.Add(1)
-			s.log.Info("websocket: slow consumer cut off", "pattern", s.stats.Name, "remote", s.remote, "reason", "queue full")
-			s.close(ws.StatusTryAgainLater, "slow consumer")
-			return shared.ErrSlowConsumer
-
-		case t := <-sub.C:
+		case t := <-s.sub.C:
 			// Coalesce: whatever queued up while this goroutine slept or wrote
 			// goes out now, back to back, under one deadline.
 			s.batch = append(s.batch[:0], t)
-			for len(s.batch) < s.opts.QueueLen && len(sub.C) > 0 {
-				s.batch = append(s.batch, <-sub.C)
+			for len(s.batch) < s.srv.opts.QueueLen && len(s.sub.C) > 0 {
+				s.batch = append(s.batch, <-s.sub.C)
 			}
 			if err := s.send(s.batch, true); err != nil {
-				return s.writeFailed(err)
+				return s.end(err)
 			}
 
 		case op := <-ops:
 			if err := s.setSymbols(op); err != nil {
-				return s.writeFailed(err)
+				return s.end(err)
 			}
 
 		case err := <-readErr:
-			var bad *badFrame
-			if errors.As(err, &bad) {
-				s.stats.Bad(bad.reason)
-				s.log.Info("websocket: bad frame", "pattern", s.stats.Name, "remote", s.remote, "reason", bad.reason)
-				s.close(bad.code, bad.reason)
-			}
-			// Otherwise the client closed, or the connection broke: there is
-			// nobody left to tell.
-			return fmt.Errorf("read: %w", err)
+			// A *badFrame, or the client closed, or the connection broke.
+			return s.end(fmt.Errorf("read: %w", err))
 
 		case err := <-pingErr:
 			// No pong in time: the peer is gone or stuck; a close handshake
 			// would only wait on it too. The deferred CloseNow drops it.
-			return fmt.Errorf("ping: %w", err)
+			return s.end(fmt.Errorf("ping: %w", err))
 		}
 	}
 }
 
-// replay sends the held ticks after the client's since, in batches, before any
-// live tick. Live ticks queue in the subscription meanwhile; send skips those
-// the replay already covered, so the client sees every seq once.
+// over says whether the session must end now: the server is shutting down, or
+// the hub has cut the subscription (ErrSlowConsumer, ErrFeedRestarted,
+// ErrGatewayClosed).
+func (s *session) over() error {
+	if s.shutdown.Err() != nil {
+		return errShuttingDown
+	}
+	select {
+	case <-s.sub.Done():
+		return s.sub.Err()
+	default:
+		return nil
+	}
+}
+
+// end closes the connection as the reason calls for and returns the reason,
+// for the handler's log.
+func (s *session) end(why error) error {
+	stats, log := s.srv.stats, s.srv.log
+	select {
+	case <-s.sub.Done():
+		// Whatever ended the session, the ticks the hub dropped when it cut
+		// the client off count (Dropped is 0 for its other verdicts).
+		stats.Drops.Add(uint64(s.sub.Dropped()))
+	default:
+	}
+	var bad *badFrame
+	switch {
+	case errors.Is(why, errShuttingDown), errors.Is(why, shared.ErrGatewayClosed):
+		// Not the client's fault: it reconnects, to this server once it is
+		// back, or to another one.
+		s.close(ws.StatusGoingAway, "server shutting down")
+
+	case errors.Is(why, shared.ErrFeedRestarted):
+		// Seqs start over under a new epoch: the client's place means nothing
+		// in it. Tell the client to start from 0 in the new epoch; then it
+		// reconnects with since=0 and gets the new epoch's ticks from the start.
+		restart := shared.Control{Op: shared.OpReset, Epoch: s.srv.gw.Epoch(), Next: 0}
+		if s.sendJSON(restart) == nil {
+			s.close(ws.StatusServiceRestart, "feed restarted")
+		}
+
+	case errors.Is(why, shared.ErrSlowConsumer):
+		// The live queue overflowed: the hub dropped this client's ticks. It
+		// resumes after the last one it got, from the history.
+		stats.SlowDisconnects.Add(1)
+		log.Info("slow consumer cut off", "pattern", stats.Name, "remote", s.remote, "reason", "queue full")
+		s.close(ws.StatusTryAgainLater, "slow consumer")
+
+	case errors.Is(why, errWriteTimeout):
+		// The client stopped reading and its TCP buffers are full. The library
+		// closed the connection when the deadline passed: nothing can be said.
+		stats.SlowDisconnects.Add(1)
+		log.Info("slow consumer cut off", "pattern", stats.Name, "remote", s.remote, "reason", "write timeout")
+
+	case errors.As(why, &bad):
+		stats.Bad(bad.reason)
+		log.Info("bad frame", "pattern", stats.Name, "remote", s.remote, "reason", bad.reason)
+		s.close(bad.code, bad.reason)
+	}
+	// Otherwise the client closed, or the connection broke: there is nobody
+	// left to tell.
+	return why
+}
+
+// replay sends the held ticks after the client's since, a batch at a time,
+// before any live tick. Each write waits for the socket, so the client's link
+// sets the pace; live ticks queue in the subscription meanwhile, and send
+// skips those the replay already covered, so the client sees every seq once.
 func (s *session) replay() error {
+	gw := s.srv.gw
 	buf := make([]*shared.Tick, 0, replayBatch)
 	for {
-		ticks, after, reset := s.gw.History.Since(s.last, replayBatch, buf[:0])
+		ticks, after, reset := gw.History.Since(s.last, replayBatch, buf[:0])
 		if reset {
 			// The ticks right after the client's since are gone: say so before
 			// anything that follows, so the client knows where it now stands.
-			ctl := shared.Control{Op: shared.OpReset, Epoch: s.gw.Epoch(), Next: after}
+			ctl := shared.Control{Op: shared.OpReset, Epoch: gw.Epoch(), Next: after}
 			if err := s.sendJSON(ctl); err != nil {
 				return err
 			}
 			s.last = after
 		}
-		if len(ticks) == 0 {
-			return nil
-		}
 		if err := s.send(ticks, false); err != nil {
 			return err
 		}
-		if len(ticks) < replayBatch {
+		if len(ticks) == replayBatch {
+			continue // more may be held
+		}
+		// Caught up with the history. On a slow link a long replay can
+		// overflow the live queue; nothing is lost, since every tick the hub
+		// dropped is held. Subscribe again and read on from the history, as
+		// SSE does, rather than cut off a client that reads as fast as it can.
+		// The hub's other verdicts are the live loop's to handle.
+		select {
+		case <-s.sub.Done():
+			if !errors.Is(s.sub.Err(), shared.ErrSlowConsumer) {
+				return nil
+			}
+			s.sub.Close()
+			s.sub = gw.Hub.Subscribe(s.srv.opts.QueueLen)
+		default:
 			return nil
 		}
 	}
@@ -338,12 +421,17 @@ func (s *session) replay() error {
 // the client did not ask for. The frames go out back to back under one
 // deadline: the whole batch must leave within WriteTimeout. The context comes
 // from context.Background(), not from the request: when it expires the library
-// closes the connection, and that is meant only for a peer that stopped reading.
+// closes the connection, and that is meant only for a peer that stopped
+// reading. Shutdown is checked before every frame instead, so that a long
+// replay stops promptly and the client still gets a proper close.
 func (s *session) send(ticks []*shared.Tick, live bool) error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.WriteTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.opts.WriteTimeout)
 	defer cancel()
 	var oldest *shared.Tick
 	for _, t := range ticks {
+		if s.shutdown.Err() != nil {
+			return errShuttingDown
+		}
 		if t.Seq <= s.last {
 			continue // sent during the replay
 		}
@@ -354,16 +442,16 @@ func (s *session) send(ticks []*shared.Tick, live bool) error {
 			continue
 		}
 		if err := s.c.Write(ctx, ws.MessageText, t.Raw); err != nil {
-			return err
+			return writeError(err)
 		}
-		s.stats.Messages.Add(1)
+		s.srv.stats.Messages.Add(1)
 		if oldest == nil {
 			oldest = t
 		}
 	}
 	// Replayed ticks are old on purpose; their age is not delivery latency.
 	if live && oldest != nil {
-		s.stats.ObserveLatency(oldest, time.Now())
+		s.srv.stats.ObserveLatency(oldest, time.Now())
 	}
 	return nil
 }
@@ -374,84 +462,21 @@ func (s *session) sendJSON(v any) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.WriteTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.opts.WriteTimeout)
 	defer cancel()
-	return s.c.Write(ctx, ws.MessageText, b)
+	if err := s.c.Write(ctx, ws.MessageText, b); err != nil {
+		return writeError(err)
+	}
+	return nil
 }
 
-// setSymbols applies the client's symbols op and acknowledges it. The ack is
-// written by the same goroutine as the ticks, so every tick after it is filtered.
-func (s *session) setSymbols(op symbolsOp) error {
-	s.symbols = nil
-	if len(op.Symbols) > 0 {
-		s.symbols = make(map[string]bool, len(op.Symbols))
-		for _, sym := range op.Symbols {
-			s.symbols[sym] = true
-		}
-	}
-	s.log.Debug("websocket: symbols", "pattern", s.stats.Name, "remote", s.remote, "symbols", op.Symbols)
-	ack := symbolsOp{Op: opSymbols, Symbols: op.Symbols}
-	if ack.Symbols == nil {
-		ack.Symbols = []string{} // [] in JSON, not null
-	}
-	return s.sendJSON(ack)
-}
-
-// writeFailed tells a peer that did not take its bytes in time from one that is
-// gone. An expired write deadline has already made the library close the
-// connection: that is the cut-off for a client that stopped reading, whose TCP
-// buffers are full, before its hub queue even filled.
-func (s *session) writeFailed(err error) error {
+// writeError tells a peer that did not take its bytes in time (errWriteTimeout)
+// from one that is gone.
+func writeError(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
-		s.stats.SlowDisconnects.Add(1)
-		s.log.Info("websocket: slow consumer cut off", "pattern", s.stats.Name, "remote", s.remote, "reason", "write timeout")
+		return fmt.Errorf("write: %w: %w", errWriteTimeout, err)
 	}
 	return fmt.Errorf("write: %w", err)
-}
-
-// read is the reader goroutine. It hands each valid op to the writer and
-// returns the first error: a *badFrame, the client's close, or a broken
-// connection. Reading with ctx means that cancelling it closes the connection.
-func (s *session) read(ctx context.Context, ops chan<- symbolsOp) error {
-	for {
-		typ, data, err := s.c.Read(ctx)
-		if errors.Is(err, ws.ErrMessageTooBig) {
-			// The library has already sent the close frame, 1009 with its own reason.
-			return &badFrame{code: ws.StatusMessageTooBig, reason: "too_big"}
-		}
-		if err != nil {
-			return err
-		}
-		op, bad := s.parseOp(typ, data)
-		if bad != nil {
-			return bad
-		}
-		select {
-		case ops <- op:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-// parseOp checks one client message; the only valid one is the symbols op.
-func (s *session) parseOp(typ ws.MessageType, data []byte) (symbolsOp, *badFrame) {
-	var op symbolsOp
-	if typ != ws.MessageText {
-		return op, &badFrame{code: ws.StatusUnsupportedData, reason: "binary_frame"}
-	}
-	if err := json.Unmarshal(data, &op); err != nil {
-		return op, &badFrame{code: ws.StatusInvalidFramePayloadData, reason: "invalid_json"}
-	}
-	if op.Op != opSymbols {
-		return op, &badFrame{code: ws.StatusPolicyViolation, reason: "unknown_op"}
-	}
-	for _, sym := range op.Symbols {
-		if !s.known[sym] {
-			return op, &badFrame{code: ws.StatusPolicyViolation, reason: "unknown_symbol"}
-		}
-	}
-	return op, nil
 }
 
 // ping is the pinger goroutine: every PingInterval it pings and waits for the
@@ -459,7 +484,7 @@ func (s *session) parseOp(typ ws.MessageType, data []byte) (symbolsOp, *badFrame
 // dropped NAT mapping) is noticed even when no tick is flowing. It runs apart
 // from the writer so that waiting for a pong never delays a tick.
 func (s *session) ping(ctx context.Context) error {
-	t := time.NewTicker(s.opts.PingInterval)
+	t := time.NewTicker(s.srv.opts.PingInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -467,7 +492,7 @@ func (s *session) ping(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		pctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
+		pctx, cancel := context.WithTimeout(ctx, s.srv.opts.WriteTimeout)
 		err := s.c.Ping(pctx)
 		cancel()
 		if err != nil {
@@ -491,62 +516,6 @@ func (s *session) close(code ws.StatusCode, reason string) {
 		<-cut // the cut ran: wait for it, so nothing outlives the handler
 	}
 	if err != nil {
-		s.log.Debug("websocket: close handshake", "pattern", s.stats.Name, "remote", s.remote, "err", err)
+		s.srv.log.Debug("close handshake", "pattern", s.srv.stats.Name, "remote", s.remote, "err", err)
 	}
 }
-
-// parseSince reads ?since=N. resume is false without one: the client wants
-// live ticks only.
-func parseSince(r *http.Request) (since uint64, resume bool, err error) {
-	q := r.URL.Query()
-	if !q.Has("since") {
-		return 0, false, nil
-	}
-	since, err = strconv.ParseUint(q.Get("since"), 10, 64)
-	if err != nil {
-		return 0, false, fmt.Errorf("since must be a tick seq (a non-negative integer), got %q", q.Get("since"))
-	}
-	return since, true, nil
-}
-
-// originAllowed applies coder/websocket's origin rule: no Origin header (not a
-// browser), an Origin whose host is the request's Host, or one that matches a
-// pattern.
-func originAllowed(r *http.Request, patterns []string) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	for _, p := range patterns {
-		target := u.Host
-		if strings.Contains(p, "://") {
-			target = u.Scheme + "://" + u.Host
-		}
-		if ok, err := path.Match(strings.ToLower(p), strings.ToLower(target)); ok && err == nil {
-			return true
-		}
-	}
-	return false
-}
-
-// hijackRecorder keeps the TCP connection Accept takes over, so that close can
-// cut it when the peer does not answer the close handshake.
-type hijackRecorder struct {
-	http.ResponseWriter
-	conn net.Conn
-}
-
-func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
-	h.conn = conn
-	return conn, rw, err
-}
-
-func (h *hijackRecorder) Unwrap() http.ResponseWriter { return h.ResponseWriter }

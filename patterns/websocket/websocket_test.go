@@ -24,6 +24,7 @@ import (
 type fixture struct {
 	lab      *labtest.Lab
 	stats    *shared.PatternStats
+	ws       *websocket.Server
 	srv      *httptest.Server
 	shutdown context.CancelFunc
 }
@@ -32,8 +33,9 @@ func start(t *testing.T, opts *websocket.Options, labOpts *labtest.Options) *fix
 	t.Helper()
 	lab := labtest.Start(t, labOpts)
 	stats := lab.Metrics.Pattern("ws")
-	srv, shutdown := labtest.Serve(t, websocket.Handler(lab.Gateway, stats, lab.Log, opts))
-	return &fixture{lab: lab, stats: stats, srv: srv, shutdown: shutdown}
+	h := websocket.Handler(lab.Gateway, stats, lab.Log, opts)
+	srv, shutdown := labtest.Serve(t, h)
+	return &fixture{lab: lab, stats: stats, ws: h, srv: srv, shutdown: shutdown}
 }
 
 // wsURL is the stream's address, with query appended (e.g. "?since=5").
@@ -122,6 +124,25 @@ func (c *collector) snapshot() []shared.Tick {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]shared.Tick(nil), c.ticks...)
+}
+
+// waitLen waits until the client has been handed n ticks.
+func (c *collector) waitLen(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		c.mu.Lock()
+		got, changed := len(c.ticks), c.changed
+		c.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("client got %d ticks, want %d", got, n)
+		}
+	}
 }
 
 // waitSeq waits until the client has been handed seq or a later one.
@@ -381,8 +402,10 @@ func onlySymbol(ticks []shared.Tick, symbol string) []shared.Tick {
 
 func TestSubscribeGivesUpWhenRetryCannotHelp(t *testing.T) {
 	f := start(t, nil, nil)
-	notFound := httptest.NewServer(http.NotFoundHandler())
-	t.Cleanup(notFound.Close)
+	malformed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		shared.WriteError(w, http.StatusBadRequest, "since must be a tick seq")
+	}))
+	t.Cleanup(malformed.Close)
 
 	tests := []struct {
 		name    string
@@ -391,7 +414,7 @@ func TestSubscribeGivesUpWhenRetryCannotHelp(t *testing.T) {
 		want    string // in the error
 	}{
 		{"unknown symbol: closed with 1008", f.srv.URL, &websocket.ClientOptions{Symbols: []string{"NOPE"}}, "unknown_symbol"},
-		{"handshake refused with 404", notFound.URL, nil, "404"},
+		{"handshake refused with 400", malformed.URL, nil, "400"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
