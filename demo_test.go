@@ -37,3 +37,41 @@ func TestDemos(t *testing.T) {
 		})
 	}
 }
+
+// TestNATSDemos runs the pub/sub and queue demos as the README shows them and
+// reads their final summaries.
+func TestNATSDemos(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want []*regexp.Regexp
+	}{
+		{[]string{"pubsub", "--for", "4s", "--quiet"}, []*regexp.Regexp{
+			regexp.MustCompile(`== \[all \] ticks\.> +recv +\d+ +dropped +0 `),
+			regexp.MustCompile(`== \[slow\] ticks\.> +recv +\d+ +dropped +[1-9]`),
+			regexp.MustCompile(`The publisher never waited`),
+		}},
+		{[]string{"queue", "--kill-after", "3s", "--for", "6s"}, []*regexp.Regexp{
+			regexp.MustCompile(`killed core-1`),
+			regexp.MustCompile(`jetstream: published (\d+), processed (\d+),`),
+		}},
+	} {
+		t.Run(tt.args[0], func(t *testing.T) {
+			t.Parallel()
+			out := newOutput()
+			args := append([]string{"commlab", "demo"}, tt.args...)
+			args = append(args, "--data", t.TempDir())
+			if err := run(context.Background(), args, func(string) string { return "" }, out, newOutput()); err != nil {
+				t.Fatal(err)
+			}
+			for _, re := range tt.want {
+				m := re.FindStringSubmatch(out.String())
+				if m == nil {
+					t.Fatalf("output lacks %s:\n%s", re, out.String())
+				}
+				if len(m) == 3 && m[1] != m[2] {
+					t.Errorf("JetStream lost work: %s", m[0])
+				}
+			}
+		})
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"commlab/patterns/natspubsub"
+	"commlab/patterns/natsqueue"
 	"commlab/patterns/websocket"
 	"commlab/shared"
 )
@@ -34,6 +35,8 @@ type lab struct {
 	server   *http.Server
 	pubsub   *natspubsub.Group // NATS subscribers whose counts /api/stats shows
 	ws       *websocket.Server // tracks its hijacked connections, which Shutdown does not
+	workPub  *natsqueue.Publisher
+	queue    *natsqueue.Pool // the in-process queue workers, core and JetStream
 }
 
 // startLab starts the broker, the feed's and the gateway's NATS connections and
@@ -62,6 +65,26 @@ func startLab(cfg *config, log *slog.Logger) (_ *lab, err error) {
 	}
 	if l.feed, err = shared.NewFeed(l.feedConn, cfg.seed, shared.DefaultSymbols, cfg.rate); err != nil {
 		return nil, err
+	}
+	// The work queues: one publish per tick to work.ticks reaches the core
+	// queue group and is stored by the JetStream stream TICKWORK. The stream
+	// must exist before the first tick, or that tick is stored nowhere.
+	setupCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err = natsqueue.SetupStreams(setupCtx, l.feedConn, nil); err != nil {
+		return nil, err
+	}
+	if l.workPub, err = natsqueue.NewPublisher(l.feedConn, &natsqueue.PublisherOptions{Epoch: l.feed.Epoch(), Log: log}); err != nil {
+		return nil, err
+	}
+	l.feed.AlsoPublish(l.workPub.Publish)
+	if cfg.natsPatterns {
+		l.queue, err = natsqueue.StartPool(setupCtx, l.broker.Connect, &natsqueue.PoolOptions{
+			Core: natsqueue.DefaultWorkers, JetStream: natsqueue.DefaultWorkers, Publisher: l.workPub, Log: log,
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	l.gateway = shared.NewGateway(cfg.history, log)
 	if err = l.gateway.Start(l.gwConn); err != nil {
@@ -155,6 +178,9 @@ func (l *lab) run(ctx context.Context) error {
 func (l *lab) close(ctx context.Context) {
 	if l.listener != nil {
 		_ = l.listener.Close()
+	}
+	if l.queue != nil {
+		l.queue.Close() // workers finish and ack what they hold
 	}
 	if l.gateway != nil {
 		l.gateway.Close()

@@ -48,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, rest, getenv, stdout, stderr)
 	case "demo":
 		return demo(ctx, rest, getenv, stdout, stderr)
+	case "worker":
+		return worker(ctx, rest, getenv, stdout, stderr)
 	case "help":
 		return help(rest, getenv, stdout)
 	default:
@@ -60,11 +62,12 @@ const usage = `commlab: backend communication patterns, side by side.
 Usage:
   commlab [serve] [flags]        run the lab: feed, embedded NATS, every pattern, dashboard
   commlab demo <pattern> [flags] run the lab plus a terminal client of one pattern
-                                 (pattern: poll, longpoll, sse, ws)
+                                 (pattern: poll, longpoll, sse, ws, pubsub, queue)
+  commlab worker [flags]         one queue worker as its own process, on a running lab's NATS
   commlab help [command]         this help, or a command's flags
 
-With go: go run . [command] [flags]. Run "commlab help serve" or "commlab help demo"
-for the flags.
+With go: go run . [command] [flags]. Run "commlab help serve", "commlab help demo" or
+"commlab help worker" for the flags.
 `
 
 func help(args []string, getenv func(string) string, stdout io.Writer) error {
@@ -81,6 +84,10 @@ func help(args []string, getenv func(string) string, stdout io.Writer) error {
 		fs, _, _ := demoFlags()
 		fs.SetOutput(stdout)
 		fs.Usage()
+	case "worker":
+		fs, _ := workerFlags(getenv)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
 	default:
 		return fmt.Errorf("help: unknown command %q", args[0])
 	}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -37,6 +40,8 @@ func (l *lab) routes() http.Handler {
 	mux.Handle("/api/info", short(api, http.MethodGet, l.handleInfo()))
 	mux.Handle("/api/stats", short(api, http.MethodGet, l.handleStats()))
 	mux.Handle("/api/rate", short(api, http.MethodPost, l.handleRate()))
+	mux.Handle("/api/queue/kill", short(api, http.MethodPost, l.handleQueue("kill")))
+	mux.Handle("/api/queue/revive", short(api, http.MethodPost, l.handleQueue("revive")))
 	mux.Handle("/healthz", short(api, http.MethodGet, l.handleHealthz()))
 	mux.Handle("/metrics", short(api, http.MethodGet, promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})))
 	mux.Handle("/api/", short(api, "", l.handleNotFound()))
@@ -66,7 +71,19 @@ func short(stats *shared.PatternStats, method string, h http.Handler) http.Handl
 			shared.WriteError(w, http.StatusMethodNotAllowed, "use "+method+" "+r.URL.Path)
 			return
 		}
+		// A POST with no body is a "simple" cross-origin request that any web
+		// page could send: only the lab's own pages may change the lab.
+		if origin := r.Header.Get("Origin"); r.Method == http.MethodPost && origin != "" && !sameOrigin(origin, r.Host) {
+			stats.Bad("origin")
+			shared.WriteError(w, http.StatusForbidden, fmt.Sprintf("origin %q may not %s %s", origin, r.Method, r.URL.Path))
+			return
+		}
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(shortWriteTimeout))
 		h.ServeHTTP(w, r)
 	})
+}
+
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, host)
 }

@@ -376,3 +376,87 @@ func TestBytesBelongToTheirPattern(t *testing.T) {
 		t.Fatalf("poll bytes %d before /metrics, %d after: want equal and non-zero", before, after)
 	}
 }
+
+// TestQueueWorkersFromTheAPI kills and revives the lab's queue workers through
+// the endpoints the dashboard uses, and runs one more worker as `commlab worker`.
+func TestQueueWorkersFromTheAPI(t *testing.T) {
+	url, _ := startRun(t, "--rate", "50")
+	post := func(path string) (int, []byte) {
+		resp, err := http.Post(url+path, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, body
+	}
+	alive := func(name string) bool {
+		_, _, body := get(t, url+"/api/stats")
+		var stats struct {
+			Queue struct {
+				Workers []struct {
+					Name  string `json:"name"`
+					Alive bool   `json:"alive"`
+				} `json:"workers"`
+			} `json:"queue"`
+		}
+		if err := json.Unmarshal(body, &stats); err != nil {
+			t.Fatal(err)
+		}
+		if len(stats.Queue.Workers) != 6 {
+			t.Fatalf("queue workers: %s, want 6", body)
+		}
+		for _, w := range stats.Queue.Workers {
+			if w.Name == name {
+				return w.Alive
+			}
+		}
+		t.Fatalf("no worker %q in %s", name, body)
+		return false
+	}
+
+	if code, body := post("/api/queue/kill?worker=js-2"); code != 200 || !bytes.Contains(body, []byte(`"name":"js-2"`)) {
+		t.Fatalf("kill: got %d %s", code, body)
+	}
+	if alive("js-2") {
+		t.Fatal("js-2 alive after kill")
+	}
+	if code, body := post("/api/queue/revive?worker=js-2"); code != 200 {
+		t.Fatalf("revive: got %d %s", code, body)
+	}
+	if !alive("js-2") {
+		t.Fatal("js-2 dead after revive")
+	}
+	if code, body := post("/api/queue/kill?worker=nobody"); code != 400 || !bytes.Contains(body, []byte("core-1")) {
+		t.Fatalf("kill nobody: got %d %s, want 400 naming the workers", code, body)
+	}
+}
+
+// TestWorkerCommand joins a worker process's code path to a running lab's NATS.
+func TestWorkerCommand(t *testing.T) {
+	stdout := newOutput()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	labOut := newOutput()
+	labDone := make(chan error, 1)
+	go func() {
+		labDone <- run(ctx, []string{"commlab", "--addr", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0"}, func(string) string { return "" }, labOut, io.Discard)
+	}()
+	natsURL := labOut.waitFor(t, regexp.MustCompile(`NATS +(nats://\S+)`), 20*time.Second)
+
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	workerDone := make(chan error, 1)
+	go func() {
+		args := []string{"commlab", "worker", "--kind", "jetstream", "--name", "extra", "--nats-url", natsURL}
+		workerDone <- run(workerCtx, args, func(string) string { return "" }, stdout, io.Discard)
+	}()
+	stdout.waitFor(t, regexp.MustCompile(`worker extra \(jetstream\) on nats://`), 20*time.Second)
+	stopWorker()
+	if err := <-workerDone; err != nil {
+		t.Fatalf("worker returned %v, want nil", err)
+	}
+	cancel()
+	if err := <-labDone; err != nil {
+		t.Fatalf("lab returned %v, want nil", err)
+	}
+}

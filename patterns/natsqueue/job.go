@@ -19,6 +19,7 @@ const DefaultWorkTime = 20 * time.Millisecond
 type candle struct {
 	open, high, low, close, ema float64
 	count                       int
+	epoch                       string // the feed run the seqs belong to
 	lastSeq                     uint64
 }
 
@@ -35,10 +36,11 @@ func newJob(workTime time.Duration) *job {
 	return &job{workTime: workTime, candles: make(map[string]*candle)}
 }
 
-// run does the work for t: it takes workTime, standing in for real processing,
-// then updates the candle. It returns false without touching any state when
-// quit closes first: a killed worker abandons the tick it was working on.
-func (j *job) run(t shared.Tick, quit <-chan struct{}) bool {
+// run does the work for t, published by the feed run epoch: it takes
+// workTime, standing in for real processing, then updates the candle. It
+// returns false without touching any state when quit closes first: a killed
+// worker abandons the tick it was working on.
+func (j *job) run(t shared.Tick, epoch string, quit <-chan struct{}) bool {
 	if j.workTime > 0 {
 		timer := time.NewTimer(j.workTime)
 		defer timer.Stop()
@@ -54,18 +56,19 @@ func (j *job) run(t shared.Tick, quit <-chan struct{}) bool {
 		default:
 		}
 	}
-	j.update(t)
+	j.update(t, epoch)
 	return true
 }
 
 // update applies t to its symbol's candle. It is idempotent: a tick whose seq
 // is not newer than the last one applied is a duplicate, or arrived late
 // because redelivery broke the order, and changes nothing. An at-least-once
-// queue needs handlers like that.
-func (j *job) update(t shared.Tick) {
+// queue needs handlers like that. Seqs only compare within one run of the
+// feed: a tick of another epoch (a restarted feed) starts the candle afresh.
+func (j *job) update(t shared.Tick, epoch string) {
 	c := j.candles[t.Symbol]
-	if c == nil {
-		j.candles[t.Symbol] = &candle{open: t.Price, high: t.Price, low: t.Price, close: t.Price, ema: t.Price, count: 1, lastSeq: t.Seq}
+	if c == nil || c.epoch != epoch {
+		j.candles[t.Symbol] = &candle{open: t.Price, high: t.Price, low: t.Price, close: t.Price, ema: t.Price, count: 1, epoch: epoch, lastSeq: t.Seq}
 		return
 	}
 	if t.Seq <= c.lastSeq {

@@ -24,6 +24,11 @@ type PublisherOptions struct {
 	// failed. Default 5s.
 	AckTimeout time.Duration
 
+	// Epoch is the feed's epoch (shared.Feed.Epoch), sent beside each tick as
+	// the feed does on ticks.<SYMBOL>, so a worker can tell a restarted feed's
+	// seq 1 from an old backlog's. Default "": no header.
+	Epoch string
+
 	// Log receives the start and end of failure episodes at Warn and Info.
 	// Default: discard.
 	Log *slog.Logger
@@ -39,6 +44,7 @@ type PublisherOptions struct {
 type Publisher struct {
 	js         jetstream.JetStream
 	maxPending int
+	header     nats.Header // the same, read-only map for every tick
 	log        *slog.Logger
 
 	published atomic.Uint64
@@ -73,6 +79,9 @@ func NewPublisher(nc *nats.Conn, opts *PublisherOptions) (*Publisher, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	p := &Publisher{maxPending: o.MaxPending, log: o.Log.With("pattern", "queue")}
+	if o.Epoch != "" {
+		p.header = nats.Header{shared.EpochHeader: {o.Epoch}}
+	}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(o.MaxPending),
 		jetstream.WithPublishAsyncTimeout(o.AckTimeout),
@@ -105,7 +114,8 @@ func (p *Publisher) Publish(t shared.Tick) error {
 	}
 	// t.Raw is never modified after the feed encoded it, so the publisher may
 	// hold on to it until the ack arrives.
-	if _, err := p.js.PublishAsync(Subject, t.Raw, jetstream.WithStallWait(time.Millisecond)); err != nil {
+	msg := &nats.Msg{Subject: Subject, Data: t.Raw, Header: p.header}
+	if _, err := p.js.PublishMsgAsync(msg, jetstream.WithStallWait(time.Millisecond)); err != nil {
 		p.failed.Add(1)
 		p.fail("publish", err)
 		return nil

@@ -1,0 +1,187 @@
+package natsqueue
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"commlab/shared/labtest"
+)
+
+// TestJetStreamKillRedelivers kills a JetStream worker while it holds unacked
+// ticks. Nothing is lost: every tick is processed and acked, the dead worker's
+// ticks come back to the others with NumDelivered > 1, and the stream ends empty.
+func TestJetStreamKillRedelivers(t *testing.T) {
+	tl := startLab(t)
+	f := newFinished()
+	p := startPool(t, tl, PoolOptions{JetStream: 3, Worker: WorkerOptions{WorkTime: 20 * time.Millisecond}, onFinish: f.hook})
+
+	const n = 60
+	tl.publish(t, n)
+	labtest.WaitFor(t, "js-1 to be in a job", func() bool { return p.holding("js-1") })
+	if _, err := p.Kill("js-1"); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := time.Now()
+	snap := waitSnapshot(t, p, "every tick processed and the stream empty", func(s Snapshot) bool {
+		return s.JetStream.Processed == n && s.JetStream.Pending == 0 && s.JetStream.InStream == 0
+	})
+
+	j := snap.JetStream
+	t.Logf("jetstream %+v", j)
+	if j.Published != n || j.Processed != n || j.Duplicates != 0 || j.DeadLettered != 0 {
+		t.Errorf("got jetstream %+v, want %d published and processed, no duplicates, no dead letters", j, n)
+	}
+	by, redo := f.snapshot()
+	for seq := uint64(1); seq <= n; seq++ {
+		if len(by[seq]) != 1 {
+			t.Errorf("stream seq %d was acked by %v, want exactly one worker", seq, by[seq])
+		}
+	}
+	if len(redo) == 0 || j.Redelivered == 0 {
+		t.Fatalf("got %d redelivered (%v); want js-1's unacked ticks redelivered", j.Redelivered, redo)
+	}
+	for seq, delivered := range redo {
+		if w := by[seq][0]; w == "js-1" {
+			t.Errorf("stream seq %d (delivered %d times) was finished by the dead js-1", seq, delivered)
+		}
+	}
+	t.Logf("redelivered after js-1 died: %v (stream seq: deliveries), all within %v", redo, time.Since(killedAt).Round(time.Millisecond))
+	if msgs, ackPending, pending := streamState(t, tl.NC); msgs != 0 || ackPending != 0 || pending != 0 {
+		t.Errorf("got %s with %d msgs, %d ack pending, %d pending; want all 0", StreamName, msgs, ackPending, pending)
+	}
+}
+
+// TestJetStreamRedeliveryWaitsForAckWait shows nats-server #4716: a dead
+// worker's ticks are redelivered only once AckWait has passed, even though its
+// connection closed at once.
+func TestJetStreamRedeliveryWaitsForAckWait(t *testing.T) {
+	tl := startLab(t)
+	f := newFinished()
+	// PullMaxMessages 1: no worker takes both ticks.
+	p := startPool(t, tl, PoolOptions{JetStream: 2, Worker: WorkerOptions{WorkTime: 200 * time.Millisecond, PullMaxMessages: 1}, onFinish: f.hook})
+
+	tl.publish(t, 2) // one each: each worker is in a job at once
+	labtest.WaitFor(t, "js-1 to be in a job", func() bool { return p.holding("js-1") })
+	if _, err := p.Kill("js-1"); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := time.Now()
+	snap := waitSnapshot(t, p, "both ticks processed", func(s Snapshot) bool { return s.JetStream.Processed == 2 })
+	took := time.Since(killedAt)
+	if snap.JetStream.Redelivered != 1 {
+		t.Errorf("got %d redelivered, want 1", snap.JetStream.Redelivered)
+	}
+	// js-2 needs its 200 ms job, then the redelivered tick's: the wait before
+	// that is AckWait.
+	if took < testAckWait {
+		t.Errorf("the dead worker's tick was processed %v after the kill, want no sooner than AckWait %v", took, testAckWait)
+	}
+	t.Logf("processed %v after the kill (AckWait %v)", took.Round(time.Millisecond), testAckWait)
+}
+
+// TestPoisonIsDeadLettered publishes a message that is not a tick among good
+// ones. The JetStream workers Nak it until MaxDeliver; the dead-letter handler
+// then moves it to work.dead, and TICKWORK ends empty.
+func TestPoisonIsDeadLettered(t *testing.T) {
+	tl := startLab(t)
+	p := startPool(t, tl, PoolOptions{Core: 1, JetStream: 2, Worker: WorkerOptions{WorkTime: time.Millisecond}})
+
+	tl.publish(t, 5)
+	poison := []byte(`{"op":"not a tick"}`)
+	if err := tl.NC.Publish(Subject, poison); err != nil { // a plain publish: the stream captures it all the same
+		t.Fatal(err)
+	}
+	tl.publish(t, 5)
+	snap := waitSnapshot(t, p, "the poison dead-lettered and the stream empty", func(s Snapshot) bool {
+		return s.JetStream.DeadLettered == 1 && s.JetStream.InStream == 0 && s.JetStream.Processed == 10
+	})
+
+	var naks uint64
+	for _, w := range snap.Workers {
+		if w.Kind == JetStream {
+			naks += w.Poison
+		}
+	}
+	const maxDeliver = 5 // the default
+	if naks != maxDeliver {
+		t.Errorf("got the poison delivered and Nak'ed %d times, want MaxDeliver %d", naks, maxDeliver)
+	}
+	if snap.Core.Invalid != 1 || workerStats(snap, "core-1").Poison != 1 {
+		t.Errorf("got core invalid %d, core-1 poison %d; want 1 and 1", snap.Core.Invalid, workerStats(snap, "core-1").Poison)
+	}
+	dead := lastDeadLetter(t, tl.NC)
+	if string(dead.Data) != string(poison) {
+		t.Errorf("got dead letter %q, want %q", dead.Data, poison)
+	}
+	for header, want := range map[string]string{
+		DeadSeqHeader:        "6", // after the first 5 ticks
+		DeadDeliveriesHeader: strconv.Itoa(maxDeliver),
+		DeadSubjectHeader:    Subject,
+	} {
+		if got := dead.Header.Get(header); got != want {
+			t.Errorf("got dead letter header %s %q, want %q", header, got, want)
+		}
+	}
+	if msgs, ackPending, pending := streamState(t, tl.NC); msgs != 0 || ackPending != 0 || pending != 0 {
+		t.Errorf("got %s with %d msgs, %d ack pending, %d pending; want all 0", StreamName, msgs, ackPending, pending)
+	}
+}
+
+// TestDeadLetterSweep shows nats-server #5564 and its remedy. With no handler
+// listening for the advisory, a message that used up MaxDeliver stays in the
+// stream for good, delivered to no one. A handler started later sweeps the
+// stream, finds it, and moves it.
+func TestDeadLetterSweep(t *testing.T) {
+	tl := startLab(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	workerConn, err := tl.Broker.Connect("lone-worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer workerConn.Close()
+	workerDone := make(chan error, 1)
+	go func() {
+		workerDone <- RunWorker(ctx, workerConn, JetStream, "lone-worker", &WorkerOptions{WorkTime: time.Millisecond, Log: testLogger(t)})
+	}()
+	defer func() {
+		cancel()
+		if err := <-workerDone; err != nil {
+			t.Errorf("RunWorker: %v", err)
+		}
+	}()
+
+	if err := tl.NC.Publish(Subject, []byte("garbage")); err != nil {
+		t.Fatal(err)
+	}
+	tl.publish(t, 3)
+	labtest.WaitFor(t, "the poison given up on, left in the stream", func() bool {
+		msgs, ackPending, pending := streamState(t, tl.NC)
+		return msgs == 1 && ackPending == 0 && pending == 0
+	})
+
+	dlConn, err := tl.Broker.Connect("dead-letters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlConn.Close()
+	var moved movedCounter
+	dlCtx, dlCancel := context.WithCancel(context.Background())
+	dlDone := make(chan error, 1)
+	go func() {
+		dlDone <- RunDeadLetters(dlCtx, dlConn, &DeadLetterOptions{Moved: &moved.n, Log: testLogger(t)})
+	}()
+	labtest.WaitFor(t, "the sweep to move it", func() bool { return moved.n.Load() == 1 })
+	dlCancel()
+	if err := <-dlDone; err != nil {
+		t.Errorf("RunDeadLetters: %v", err)
+	}
+	if msgs, _, _ := streamState(t, tl.NC); msgs != 0 {
+		t.Errorf("got %d msgs in %s after the sweep, want 0", msgs, StreamName)
+	}
+	dead := lastDeadLetter(t, tl.NC)
+	if string(dead.Data) != "garbage" || dead.Header.Get(DeadSeqHeader) != "1" || dead.Header.Get(DeadDeliveriesHeader) != "" {
+		t.Errorf("got dead letter %q with headers %v, want \"garbage\" from seq 1, deliveries unknown", dead.Data, dead.Header)
+	}
+}
