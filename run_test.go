@@ -14,6 +14,8 @@ import (
 	"time"
 
 	ws "github.com/coder/websocket"
+
+	"commlab/shared/labtest"
 )
 
 // output is a goroutine-safe writer that lets a test wait for a line, the way a
@@ -459,4 +461,53 @@ func TestWorkerCommand(t *testing.T) {
 	if err := <-labDone; err != nil {
 		t.Fatalf("lab returned %v, want nil", err)
 	}
+}
+
+// TestJetStreamWorkSurvivesARestart: with every JetStream worker dead, ticks
+// pile up unacked in TICKWORK. Stop the lab, start it again on the same --data:
+// the new workers find that backlog and process it.
+func TestJetStreamWorkSurvivesARestart(t *testing.T) {
+	data := t.TempDir()
+	type queueStats struct {
+		Queue struct {
+			JetStream struct {
+				Backlog   uint64 `json:"backlog"`
+				Processed uint64 `json:"processed"`
+				Pending   uint64 `json:"pending"`
+				InStream  uint64 `json:"in_stream"`
+			} `json:"jetstream"`
+		} `json:"queue"`
+	}
+	read := func(url string) queueStats {
+		_, _, body := get(t, url+"/api/stats")
+		var s queueStats
+		if err := json.Unmarshal(body, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
+	url, stop := startRun(t, "--rate", "200", "--data", data)
+	for _, w := range []string{"js-1", "js-2", "js-3"} {
+		resp, err := http.Post(url+"/api/queue/kill?worker="+w, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	labtest.WaitFor(t, "100 ticks to wait in TICKWORK", func() bool { return read(url).Queue.JetStream.InStream >= 100 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	url, _ = startRun(t, "--rate", "0", "--data", data)
+	var s queueStats
+	labtest.WaitFor(t, "the restarted lab to work off its backlog", func() bool {
+		s = read(url)
+		return s.Queue.JetStream.InStream == 0
+	})
+	if js := s.Queue.JetStream; js.Backlog < 100 || js.Processed < js.Backlog {
+		t.Fatalf("after the restart: %+v, want a backlog of at least 100, all processed", js)
+	}
+	t.Logf("backlog found after the restart: %d ticks, all processed", s.Queue.JetStream.Backlog)
 }
