@@ -42,6 +42,7 @@ func (l *lab) handleInfo() http.Handler {
 				"sse":      {base + "/api/sse", "server-sent events: one HTTP response that never ends"},
 				"ws":       {wsBase + "/api/ws", "WebSocket: one upgraded, full-duplex connection"},
 				"pubsub":   {l.broker.URL(), "NATS subjects ticks.<SYMBOL>; ticks.> for all"},
+				"queue":    {l.broker.URL(), "NATS work.ticks: core queue group workers; JetStream stream TICKWORK, consumer workers"},
 			},
 		})
 	})

@@ -112,10 +112,12 @@ func (l *lab) printURLs(w io.Writer) {
 	fmt.Fprintf(w, "  WebSocket      ws://%s/api/ws\n", l.listener.Addr())
 	fmt.Fprintf(w, "  info, stats    %s/api/info  %s/api/stats  %s/metrics\n", u, u, u)
 	if l.broker.Embedded() {
-		fmt.Fprintf(w, "  NATS           %s (embedded; subjects ticks.<SYMBOL>)\n", l.broker.URL())
+		fmt.Fprintf(w, "  NATS           %s (embedded)\n", l.broker.URL())
 	} else {
 		fmt.Fprintf(w, "  NATS           %s (external)\n", l.broker.URL())
 	}
+	fmt.Fprintf(w, "  NATS pub/sub   ticks.<SYMBOL>, ticks.> for all\n")
+	fmt.Fprintf(w, "  NATS queues    work.ticks: core queue group %q, JetStream stream %s\n", natsqueue.QueueGroup, natsqueue.StreamName)
 	fmt.Fprintf(w, "feed: %d ticks/s over %d symbols, epoch %s. Ctrl-C stops.\n", l.feed.Rate(), len(l.feed.Symbols()), l.feed.Epoch())
 }
 
