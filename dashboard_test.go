@@ -178,6 +178,47 @@ func TestDashboard(t *testing.T) {
 		}
 	})
 
+	// The wire view shows the bytes of one real exchange per pattern.
+	for _, tt := range []struct{ pattern, want string }{
+		{"poll", "HTTP/1.1 200 OK"},
+		{"longpoll", "wait="},
+		{"sse", "event: tick"},
+		{"ws", "text frame"},
+		{"pubsub", "SUB ticks.>"},
+	} {
+		t.Run("wire "+tt.pattern, func(t *testing.T) {
+			click(t, ctx, fmt.Sprintf(`.panel[data-pattern=%q] [data-action="wire"]`, tt.pattern))
+			waitJS(t, ctx, "the wire dialog shows the exchange", 10*time.Second, fmt.Sprintf(
+				`document.getElementById('wire').open && document.querySelectorAll('#wire .wire-part').length >= 2 && document.querySelector('#wire .wire-body').textContent.includes(%q)`, tt.want))
+			if tt.pattern == "ws" {
+				saveScreenshot(t, ctx, siblingPath(t, "wire"), 1280, 900)
+			}
+			click(t, ctx, `#wire button.close`)
+			waitJS(t, ctx, "the dialog closes", 5*time.Second, `!document.getElementById('wire').open`)
+		})
+	}
+
+	// Kill a worker of each kind from the queue panel: the core one's held
+	// ticks are gone, the JetStream one's come back to the others, and the
+	// redelivery counter moves once AckWait has passed.
+	t.Run("kill queue workers", func(t *testing.T) {
+		const redelivered = `Number([...document.querySelectorAll('.panel[data-pattern="queue"] .kv')].find((k) => k.querySelector('h3')?.textContent === 'jetstream')` +
+			`?.querySelector('dl').textContent.match(/redelivered([\d,]+)/)?.[1].replaceAll(',', '') ?? NaN)`
+		before := evaluate[float64](t, ctx, redelivered)
+		for _, worker := range []string{"core-1", "js-1"} {
+			button := fmt.Sprintf(`.panel[data-pattern="queue"] button[data-worker=%q]`, worker)
+			click(t, ctx, button)
+			waitJS(t, ctx, worker+" shows dead", 5*time.Second, fmt.Sprintf(`document.querySelector(%q)?.dataset.do === 'revive'`, button))
+		}
+		waitJS(t, ctx, "JetStream redelivers the dead worker's ticks", 20*time.Second, fmt.Sprintf(`%s > %v`, redelivered, before))
+		saveScreenshot(t, ctx, siblingPath(t, "queue"), 1280, 900)
+		for _, worker := range []string{"core-1", "js-1"} {
+			button := fmt.Sprintf(`.panel[data-pattern="queue"] button[data-worker=%q]`, worker)
+			click(t, ctx, button)
+			waitJS(t, ctx, worker+" is alive again", 5*time.Second, fmt.Sprintf(`document.querySelector(%q)?.dataset.do === 'kill'`, button))
+		}
+	})
+
 	t.Run("screenshots", func(t *testing.T) {
 		wide, narrow := screenshotPaths(t)
 		saveScreenshot(t, ctx, wide, 1280, 900)
@@ -334,6 +375,13 @@ func screenshotPaths(t *testing.T) (wide, narrow string) {
 	}
 	ext := filepath.Ext(wide)
 	return wide, strings.TrimSuffix(wide, ext) + "-narrow" + ext
+}
+
+// siblingPath is where a screenshot named name goes: beside the main one.
+func siblingPath(t *testing.T, name string) string {
+	wide, _ := screenshotPaths(t)
+	ext := filepath.Ext(wide)
+	return strings.TrimSuffix(wide, ext) + "-" + name + ext
 }
 
 // saveScreenshot sizes the viewport, waits until every chart has been redrawn

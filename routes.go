@@ -42,6 +42,7 @@ func (l *lab) routes() http.Handler {
 	mux.Handle("/api/rate", short(api, http.MethodPost, l.handleRate()))
 	mux.Handle("/api/queue/kill", short(api, http.MethodPost, l.handleQueue("kill")))
 	mux.Handle("/api/queue/revive", short(api, http.MethodPost, l.handleQueue("revive")))
+	mux.Handle("/api/wire", short(api, http.MethodGet, l.handleWire()))
 	mux.Handle("/healthz", short(api, http.MethodGet, l.handleHealthz()))
 	mux.Handle("/metrics", short(api, http.MethodGet, promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})))
 	mux.Handle("/api/", short(api, "", l.handleNotFound()))

@@ -17,6 +17,7 @@ import { poll } from './poll.js';
 import { subscribe as sse } from './sse.js';
 import { ServerStats } from './stats.js';
 import { renderHead, renderSummary, verdict } from './summary.js';
+import { setupWire } from './wire.js';
 import { subscribe as ws } from './ws.js';
 
 // The browser's clients read these before each request, so a change applies
@@ -68,6 +69,7 @@ async function main() {
   const live = HTTP_PANELS.map((spec) => new LivePanel(container, spec, { clock, server }));
   const panels = [...live, new PubSubPanel(container, PUBSUB, server), new QueuePanel(container, QUEUE, server)];
   setupControls(settings, server);
+  setupWire();
   const summary = document.getElementById('summary-table');
   renderHead(summary);
 

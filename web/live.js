@@ -6,6 +6,7 @@ import { newStats } from './client.js';
 import { bytes, count, ms, rate } from './format.js';
 import { Meter } from './meter.js';
 import { Panel } from './panel.js';
+import { showWire } from './wire.js';
 
 export class LivePanel {
   // spec: id, title, how, and start(fn, opts) that opens the client: one of
@@ -22,6 +23,7 @@ export class LivePanel {
     this.paused = false;
     this.dropButton = this.panel.on('drop', () => this.drop());
     this.panel.on('pause', () => (this.paused ? this.resume() : this.pause()));
+    this.panel.on('wire', () => { showWire(spec.id, spec.title); });
     this.open(0);
   }
 

@@ -5,7 +5,8 @@
 
 import { count, ms, rate } from './format.js';
 import { Panel } from './panel.js';
-import { list, note, show, table } from './tables.js';
+import { build, list, note, show, table } from './tables.js';
+import { showWire } from './wire.js';
 
 // PubSubPanel shows the subscribers on ticks.>, ticks.ACME, ticks.* and a
 // deliberately slow one: every subscriber gets every tick of its subject.
@@ -19,6 +20,7 @@ export class PubSubPanel {
     for (const name of ['bytes', 'reqs', 'reconnects']) this.panel.set(name, 'n/a', null);
     this.panel.explain('bytes', 'the NATS connections\' byte counts are not in /api/stats');
     this.panel.explain('reqs', 'no requests: one subscription, then the server pushes');
+    this.panel.on('wire', () => { showWire(spec.id, spec.title); });
   }
 
   render() {}
@@ -59,10 +61,10 @@ export class PubSubPanel {
   }
 }
 
-// QueuePanel shows the queue workers. Until /api/stats carries a "queue"
-// object it says the pattern is coming; after that it shows whatever the
-// object holds, so the panel follows the server without a change here: its
-// arrays of objects as tables, its objects and numbers as labelled lists.
+// QueuePanel shows the queue workers, core and JetStream side by side, with
+// a kill / revive button per worker: kill one and watch the core group lose
+// the ticks it held while JetStream redelivers them. The totals are shown as
+// /api/stats has them, so a new counter on the server shows up here unchanged.
 export class QueuePanel {
   constructor(container, spec, server) {
     this.spec = spec;
@@ -70,6 +72,30 @@ export class QueuePanel {
     this.panel = new Panel(container, spec);
     this.panel.root.classList.add('server-only'); // no per-tick figures: the tables say it all
     this.figures = {};
+    // The tables are rebuilt every second: one listener on their box serves
+    // every button they will ever hold.
+    this.panel.extra.addEventListener('click', (event) => {
+      const button = event.target.closest('button[data-worker]');
+      if (button !== null) this.toggle(button.dataset.worker, button.dataset.do);
+    });
+  }
+
+  // toggle kills or revives a worker: POST /api/queue/kill?worker=core-1.
+  async toggle(worker, action) {
+    try {
+      const resp = await fetch(`api/queue/${action}?worker=${encodeURIComponent(worker)}`, { method: 'POST' });
+      const body = await resp.json();
+      if (!resp.ok) throw new Error(body.error);
+      // A core worker's unfinished ticks die with it; JetStream keeps them.
+      const fate = body.kind === 'core'
+        ? `the ${body.held} ticks it held are lost`
+        : 'its unacked ticks go to the others after AckWait';
+      this.panel.hint(action === 'kill' ? `killed ${worker}: ${fate}` : `revived ${worker}`);
+      await this.server.refresh();
+      this.everySecond();
+    } catch (err) {
+      this.panel.hint(`${action} ${worker}: ${err.message}`);
+    }
   }
 
   render() {}
@@ -78,22 +104,35 @@ export class QueuePanel {
     const queue = this.server.latest?.queue;
     const p = this.panel;
     if (typeof queue !== 'object' || queue === null) {
-      p.setState('coming', 'the queue pattern is not in /api/stats yet');
-      p.extra.replaceChildren(note('Coming: workers in queue group "workers" share work.ticks, each tick to exactly one of them.'));
+      p.setState('waiting', 'the lab runs no queue workers (see --nats-patterns)');
+      p.extra.replaceChildren(note('No queue workers in /api/stats.'));
       return;
     }
     p.setState('live', '');
     const parts = [];
-    const scalars = Object.entries(queue).filter(([, v]) => typeof v !== 'object' || v === null);
-    if (scalars.length > 0) parts.push(list('', scalars));
+    if (Array.isArray(queue.workers)) parts.push(this.workers(queue.workers));
     for (const [key, value] of Object.entries(queue)) {
-      if (Array.isArray(value) && value.every((v) => v !== null && typeof v === 'object')) {
-        const columns = [...new Set(value.flatMap((v) => Object.keys(v)))];
-        parts.push(table(columns, value.map((v) => columns.map((c) => show(v[c]))), key));
-      } else if (value !== null && typeof value === 'object') {
-        parts.push(list(key, Object.entries(value)));
-      }
+      if (key === 'workers') continue;
+      if (value !== null && typeof value === 'object' && !Array.isArray(value)) parts.push(list(key, Object.entries(value)));
+      else if (typeof value !== 'object') parts.push(list('', [[key, value]]));
     }
     p.extra.replaceChildren(...parts);
+  }
+
+  // workers is the table of workers, one row each, with its button.
+  workers(rows) {
+    const columns = ['name', 'kind', 'alive', 'processed', 'pending', 'redelivered', 'lost'];
+    const t = build([...columns, ''], rows.map((w) => columns.map((c) => show(w[c] ?? '–'))), 'workers');
+    t.querySelectorAll('tbody tr').forEach((tr, i) => {
+      const w = rows[i];
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.dataset.worker = w.name;
+      button.dataset.do = w.alive ? 'kill' : 'revive';
+      button.textContent = w.alive ? 'kill' : 'revive';
+      tr.lastElementChild.replaceChildren(button);
+      if (!w.alive) tr.classList.add('dead');
+    });
+    return t;
   }
 }

@@ -44,7 +44,8 @@ export function table(head, rows, caption = '') {
   return build(head, rows, caption);
 }
 
-function build(head, rows, caption) {
+// build is a table as given, never turned: for rows that carry controls.
+export function build(head, rows, caption = '') {
   const t = document.createElement('table');
   if (caption !== '') t.createCaption().textContent = caption;
   const tr = t.createTHead().insertRow();

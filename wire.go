@@ -1,0 +1,507 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	ws "github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
+
+	"commlab/shared"
+)
+
+// The wire view: GET /api/wire?pattern=poll|longpoll|sse|ws|pubsub answers
+// with the bytes of one real exchange, as they crossed a socket. The lab makes
+// the exchange with itself, as an ordinary client would: it dials its own
+// listener (or its NATS broker) through a connection that records every byte
+// read and written, takes one tick, hangs up, and cuts the recording into its
+// parts: request, response head, body, frames, protocol lines.
+//
+// Nothing here is a hand-written sample: change the server and the view
+// changes with it.
+
+// wireCapture is one recorded exchange, in the order the bytes crossed.
+type wireCapture struct {
+	Pattern string     `json:"pattern"`
+	Target  string     `json:"target"` // where the lab dialled
+	Parts   []wirePart `json:"parts"`
+}
+
+// wirePart is one step of the exchange.
+type wirePart struct {
+	From string `json:"from"`          // "client" or "server"
+	What string `json:"what"`          // what these bytes are
+	Hex  string `json:"hex,omitempty"` // bytes that are not text: a frame header
+	Text string `json:"text"`          // the bytes themselves, CR and LF included
+}
+
+// wireTimeout bounds one capture: a long poll waits for the next tick, and a
+// paused feed (rate 0) sends none.
+const wireTimeout = 6 * time.Second
+
+// wireLimit bounds what a recording keeps: one tick's exchange is a few hundred
+// bytes; a fast feed may push more before the lab hangs up.
+const wireLimit = 16 << 10
+
+var wirePatterns = []string{"poll", "longpoll", "sse", "ws", "pubsub"}
+
+// handleWire runs one capture at a time: each one is a real client of the lab.
+func (l *lab) handleWire() http.Handler {
+	stats := l.metrics.Pattern("api")
+	var running sync.Mutex
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q, err := shared.Query(r)
+		pattern := q.Get("pattern")
+		if err != nil || !contains(wirePatterns, pattern) {
+			stats.Bad("pattern")
+			shared.WriteError(w, http.StatusBadRequest, "pattern must be one of "+strings.Join(wirePatterns, ", "))
+			return
+		}
+		if !running.TryLock() {
+			shared.WriteError(w, http.StatusTooManyRequests, "another wire capture is running: try again in a moment")
+			return
+		}
+		defer running.Unlock()
+		ctx, cancel := context.WithTimeout(r.Context(), wireTimeout)
+		defer cancel()
+		capture, err := l.captureWire(ctx, pattern)
+		if err != nil {
+			shared.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("capture %s: %v", pattern, err))
+			return
+		}
+		shared.WriteJSON(w, http.StatusOK, capture)
+	})
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *lab) captureWire(ctx context.Context, pattern string) (*wireCapture, error) {
+	rec := new(recording)
+	base := l.selfURL()
+	// A tick the lab still holds, so poll, SSE and WebSocket answer at once.
+	held := l.gateway.History.Last()
+	if held > 0 {
+		held--
+	}
+	var err error
+	switch pattern {
+	case "poll":
+		err = httpExchange(ctx, rec, base+"/api/poll", nil)
+	case "longpoll":
+		// Asks for the tick after the newest one: the server holds the request
+		// until the feed publishes it.
+		err = httpExchange(ctx, rec, fmt.Sprintf("%s/api/poll?since=%d&wait=5s", base, l.gateway.History.Last()), nil)
+	case "sse":
+		err = httpExchange(ctx, rec, fmt.Sprintf("%s/api/sse?since=%d", base, held), readOneEvent)
+	case "ws":
+		err = wsExchange(ctx, rec, fmt.Sprintf("%s/api/ws?since=%d", base, held))
+	case "pubsub":
+		err = natsExchange(ctx, rec, l.broker.URL())
+	}
+	if err != nil {
+		return nil, err
+	}
+	target := base
+	if pattern == "pubsub" {
+		target = l.broker.URL()
+	}
+	return &wireCapture{Pattern: pattern, Target: target, Parts: rec.parts(pattern)}, nil
+}
+
+// selfURL is where the lab's own listener answers; a wildcard address
+// (0.0.0.0, [::]) is dialled on loopback.
+func (l *lab) selfURL() string {
+	addr := l.listener.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(addr.Port))
+}
+
+// httpExchange makes one GET over a recorded connection and reads the answer:
+// all of it, or as much as readBody takes from a stream that does not end.
+func httpExchange(ctx context.Context, rec *recording, url string, readBody func(io.Reader) error) error {
+	client := &http.Client{Transport: rec.transport()}
+	defer client.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if readBody == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	return readBody(resp.Body)
+}
+
+// readOneEvent reads an event stream up to the end of its first tick event.
+func readOneEvent(body io.Reader) error {
+	lines := bufio.NewScanner(body)
+	tick := false
+	for lines.Scan() {
+		line := lines.Text()
+		if line == "event: tick" {
+			tick = true
+		}
+		if line == "" && tick {
+			return nil
+		}
+	}
+	if err := lines.Err(); err != nil {
+		return err
+	}
+	return io.ErrUnexpectedEOF
+}
+
+// wsExchange upgrades, reads one frame and closes the connection properly, so
+// the recording shows a close frame each way, the client's masked.
+func wsExchange(ctx context.Context, rec *recording, url string) error {
+	client := &http.Client{Transport: rec.transport()}
+	defer client.CloseIdleConnections()
+	c, _, err := ws.Dial(ctx, url, &ws.DialOptions{HTTPClient: client})
+	if err != nil {
+		return err
+	}
+	defer c.CloseNow()
+	if _, _, err := c.Read(ctx); err != nil {
+		return err
+	}
+	// Close waits for the server's close frame; the ticks queued before it
+	// are read and dropped on the way.
+	return c.Close(ws.StatusNormalClosure, "wire capture done")
+}
+
+// natsExchange subscribes to every tick on the broker and waits for one.
+func natsExchange(ctx context.Context, rec *recording, url string) error {
+	nc, err := nats.Connect(url, nats.Name("commlab-wire"), nats.SetCustomDialer(rec), nats.NoReconnect())
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync("ticks.>")
+	if err != nil {
+		return err
+	}
+	if _, err := sub.NextMsgWithContext(ctx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return errors.New("no tick within the capture's time: is the feed paused (rate 0)?")
+		}
+		return err
+	}
+	return nil
+}
+
+// recording keeps the bytes of one connection, in order, merged into runs
+// of one direction.
+type recording struct {
+	mu   sync.Mutex
+	runs []wireRun
+	size int
+}
+
+type wireRun struct {
+	fromClient bool
+	b          []byte
+}
+
+func (r *recording) add(fromClient bool, b []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(b) == 0 || r.size >= wireLimit {
+		return
+	}
+	b = b[:min(len(b), wireLimit-r.size)]
+	r.size += len(b)
+	if n := len(r.runs); n > 0 && r.runs[n-1].fromClient == fromClient {
+		r.runs[n-1].b = append(r.runs[n-1].b, b...)
+		return
+	}
+	r.runs = append(r.runs, wireRun{fromClient, append([]byte(nil), b...)})
+}
+
+// Dial makes a recording a nats.CustomDialer.
+func (r *recording) Dial(network, address string) (net.Conn, error) {
+	c, err := net.DialTimeout(network, address, wireTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return &tapConn{Conn: c, rec: r}, nil
+}
+
+// transport is an HTTP transport whose one connection is recorded.
+func (r *recording) transport() *http.Transport {
+	return &http.Transport{
+		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+			var d net.Dialer
+			c, err := d.DialContext(ctx, network, address)
+			if err != nil {
+				return nil, err
+			}
+			return &tapConn{Conn: c, rec: r}, nil
+		},
+		DisableCompression: true, // as sent: no gzip the lab did not ask for
+	}
+}
+
+// tapConn records what crosses a connection: what the lab's client writes is
+// the client's, what it reads is the server's.
+type tapConn struct {
+	net.Conn
+	rec *recording
+}
+
+func (c *tapConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.rec.add(false, p[:n])
+	return n, err
+}
+
+func (c *tapConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.rec.add(true, p[:n])
+	return n, err
+}
+
+// parts cuts the recording into the steps a learner reads.
+func (r *recording) parts(pattern string) []wirePart {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var parts []wirePart
+	for _, run := range r.runs {
+		from := "server"
+		if run.fromClient {
+			from = "client"
+		}
+		switch pattern {
+		case "pubsub":
+			parts = append(parts, natsLines(from, run.b)...)
+		case "ws":
+			parts = append(parts, wsParts(from, run.b)...)
+		default:
+			parts = append(parts, httpParts(from, run.b, pattern)...)
+		}
+	}
+	return parts
+}
+
+// httpParts splits an HTTP message into its head and its body.
+func httpParts(from string, b []byte, pattern string) []wirePart {
+	head, body, found := bytes.Cut(b, []byte("\r\n\r\n"))
+	if !found {
+		return []wirePart{{From: from, What: "more body", Text: string(b)}}
+	}
+	what := "request: request line and headers, then an empty line"
+	if from == "server" {
+		what = "response: status line and headers, then an empty line"
+	}
+	parts := []wirePart{{From: from, What: what, Text: string(head) + "\r\n\r\n"}}
+	if len(body) == 0 {
+		return parts
+	}
+	if pattern == "sse" {
+		// The stream never ends: keep the first tick event's chunk.
+		if i := bytes.Index(body, []byte("event: tick\n")); i >= 0 {
+			if j := bytes.Index(body[i:], []byte("\n\n\r\n")); j >= 0 {
+				body = body[:i+j+4]
+			}
+		}
+	}
+	return append(parts, wirePart{From: from, What: bodyWhat(pattern), Text: string(body)})
+}
+
+func bodyWhat(pattern string) string {
+	if pattern == "sse" {
+		return "body, chunked: each chunk is its size in hex, CRLF, the bytes, CRLF; an event is id:, event: and data: lines and an empty line"
+	}
+	return "body: the JSON answer, Content-Length bytes"
+}
+
+// wsParts is the upgrade's HTTP head, then one part per WebSocket frame.
+func wsParts(from string, b []byte) []wirePart {
+	var parts []wirePart
+	if bytes.HasPrefix(b, []byte("GET ")) || bytes.HasPrefix(b, []byte("HTTP/1.1 ")) {
+		head, rest, _ := bytes.Cut(b, []byte("\r\n\r\n"))
+		what := "upgrade request: an HTTP GET asking to switch protocols"
+		if from == "server" {
+			what = "101 Switching Protocols: from here on, WebSocket frames"
+		}
+		parts = append(parts, wirePart{From: from, What: what, Text: string(head) + "\r\n\r\n"})
+		b = rest
+	}
+	skipped := 0
+	for len(b) > 0 {
+		f, ok := parseFrame(b)
+		if !ok {
+			parts = append(parts, wirePart{From: from, What: "part of a frame, cut off by the capture", Hex: hexBytes(b)})
+			break
+		}
+		b = b[f.size:]
+		// One tick frame shows the framing; the others the lab read while
+		// closing say nothing new.
+		if f.opcode == 0x1 && countText(parts) > 0 {
+			skipped++
+			continue
+		}
+		parts = append(parts, f.part(from))
+	}
+	if skipped > 0 {
+		parts = append(parts, wirePart{From: from, What: fmt.Sprintf("(%d more tick frames, read while closing, not shown)", skipped)})
+	}
+	return parts
+}
+
+func countText(parts []wirePart) int {
+	n := 0
+	for _, p := range parts {
+		if strings.HasPrefix(p.What, "text frame") {
+			n++
+		}
+	}
+	return n
+}
+
+// frame is one parsed WebSocket frame (RFC 6455 section 5.2).
+type frame struct {
+	header  []byte // the first 2 to 14 bytes: flags, opcode, length, mask key
+	fin     bool
+	opcode  byte
+	masked  bool
+	payload []byte // unmasked
+	size    int    // header + payload
+}
+
+func parseFrame(b []byte) (frame, bool) {
+	if len(b) < 2 {
+		return frame{}, false
+	}
+	f := frame{fin: b[0]&0x80 != 0, opcode: b[0] & 0x0f, masked: b[1]&0x80 != 0}
+	n, h := uint64(b[1]&0x7f), 2
+	switch n {
+	case 126:
+		if len(b) < 4 {
+			return frame{}, false
+		}
+		n, h = uint64(b[2])<<8|uint64(b[3]), 4
+	case 127:
+		if len(b) < 10 {
+			return frame{}, false
+		}
+		n, h = 0, 10
+		for _, c := range b[2:10] {
+			n = n<<8 | uint64(c)
+		}
+	}
+	var key []byte
+	if f.masked {
+		if len(b) < h+4 {
+			return frame{}, false
+		}
+		key, h = b[h:h+4], h+4
+	}
+	if uint64(len(b)-h) < n {
+		return frame{}, false
+	}
+	f.header = b[:h]
+	f.payload = append([]byte(nil), b[h:h+int(n)]...)
+	for i := range f.payload {
+		if key != nil {
+			f.payload[i] ^= key[i%4]
+		}
+	}
+	f.size = h + int(n)
+	return f, true
+}
+
+var opcodes = map[byte]string{0x0: "continuation", 0x1: "text", 0x2: "binary", 0x8: "close", 0x9: "ping", 0xa: "pong"}
+
+func (f frame) part(from string) wirePart {
+	name := opcodes[f.opcode]
+	if name == "" {
+		name = fmt.Sprintf("opcode %#x", f.opcode)
+	}
+	mask := "unmasked (server to client)"
+	if f.masked {
+		mask = "masked with the 4-byte key that ends the header (client to server must mask); shown unmasked"
+	}
+	what := fmt.Sprintf("%s frame: header %d bytes (FIN=%t, opcode %#x, %s), payload %d bytes", name, len(f.header), f.fin, f.opcode, mask, len(f.payload))
+	text := string(f.payload)
+	if f.opcode == 0x8 && len(f.payload) >= 2 {
+		code := int(f.payload[0])<<8 | int(f.payload[1])
+		text = fmt.Sprintf("status %d, reason %q", code, f.payload[2:])
+	}
+	return wirePart{From: from, What: what, Hex: hexBytes(f.header), Text: text}
+}
+
+func hexBytes(b []byte) string {
+	parts := make([]string, len(b))
+	for i, c := range b {
+		parts[i] = fmt.Sprintf("%02x", c)
+	}
+	return strings.Join(parts, " ")
+}
+
+// natsLines is one part per protocol line of NATS's text protocol; a MSG line
+// and the payload after it stay together, as they travel.
+func natsLines(from string, b []byte) []wirePart {
+	var parts []wirePart
+	for len(b) > 0 {
+		line, rest, found := bytes.Cut(b, []byte("\r\n"))
+		if !found {
+			parts = append(parts, wirePart{From: from, What: "part of a line, cut off by the capture", Text: string(b)})
+			break
+		}
+		text := string(line) + "\r\n"
+		verb, _, _ := strings.Cut(string(line), " ")
+		if verb == "MSG" || verb == "HMSG" {
+			// MSG <subject> <sid> [reply] <size>: the payload follows.
+			fields := strings.Fields(string(line))
+			size, err := strconv.Atoi(fields[len(fields)-1])
+			if err == nil && len(rest) >= size+2 {
+				text += string(rest[:size+2])
+				rest = rest[size+2:]
+			}
+		}
+		parts = append(parts, wirePart{From: from, What: natsVerbs[verb], Text: text})
+		b = rest
+		if verb == "MSG" || verb == "HMSG" {
+			break // one tick is the lesson; more may have come before the hang-up
+		}
+	}
+	return parts
+}
+
+var natsVerbs = map[string]string{
+	"INFO":    "INFO: the server introduces itself",
+	"CONNECT": "CONNECT: the client's options",
+	"PING":    "PING: are you there? (also how a client flushes)",
+	"PONG":    "PONG: yes",
+	"SUB":     "SUB <subject> [queue group] <sid>: subscribe; a queue worker adds its group",
+	"UNSUB":   "UNSUB <sid>: unsubscribe",
+	"MSG":     "MSG <subject> <sid> <bytes>, then the payload: the tick, the same bytes every pattern sends",
+	"HMSG":    "HMSG <subject> <sid> <header bytes> <total bytes>: headers (the feed's epoch), then the tick, the same bytes every pattern sends",
+	"+OK":     "+OK",
+	"-ERR":    "-ERR: the server refuses something",
+}
