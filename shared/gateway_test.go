@@ -78,10 +78,33 @@ func TestGatewayDropsInvalidMessages(t *testing.T) {
 	}
 }
 
+// waitFannedOut reads probe until it has seq: then the hub has offered that
+// tick to every subscriber, and a subscription made now gets only later ones.
+// Waiting on the history is not enough for that, since the gateway appends a
+// tick to the history before it fans it out: a subscription made in between
+// also gets the tick the history already holds.
+func waitFannedOut(t *testing.T, probe *shared.Subscription, seq uint64) {
+	t.Helper()
+	for {
+		select {
+		case tk := <-probe.C:
+			if tk.Seq == seq {
+				return
+			}
+		case <-probe.Done():
+			t.Fatalf("probe cut off before seq %d: %v", seq, probe.Err())
+		case <-time.After(10 * time.Second):
+			t.Fatalf("hub did not fan out seq %d", seq)
+		}
+	}
+}
+
 func TestGatewayFollowsNewEpoch(t *testing.T) {
 	l := startFeedLab(t, 100)
+	probe := l.gateway.Hub.Subscribe(100)
+	defer probe.Close()
 	old := l.publish(t, 5)
-	waitSeq(t, l.gateway, 5)
+	waitFannedOut(t, probe, 5)
 	sub := l.gateway.Hub.Subscribe(100)
 	defer sub.Close()
 	l.publish(t, 2) // seqs 6, 7 reach the subscriber before the restart
@@ -132,7 +155,14 @@ func TestGatewayFollowsNewEpoch(t *testing.T) {
 		t.Errorf("cut subscriber queue = %v, want [6 7]", got)
 	}
 
-	// A client that subscribes now follows the new epoch.
+	// A client that subscribes now follows the new epoch. (A probe that
+	// subscribed after the restart says when the hub is done with seq 4.)
+	probe = l.gateway.Hub.Subscribe(10)
+	defer probe.Close()
+	if _, err := restarted.Publish(); err != nil {
+		t.Fatal(err)
+	}
+	waitFannedOut(t, probe, 4)
 	next := l.gateway.Hub.Subscribe(10)
 	defer next.Close()
 	tk, err := restarted.Publish()

@@ -33,6 +33,13 @@ type subscriber struct {
 // the subscription, so every tick published after that reaches it.
 func startSubscriber(t *testing.T, lab *labtest.Lab, subject string, opts Options) *subscriber {
 	t.Helper()
+	return startHeldSubscriber(t, lab, subject, opts, nil)
+}
+
+// startHeldSubscriber is startSubscriber with a hook: hold, if not nil, runs
+// in fn before each tick is handed on, so a test can stall the subscriber.
+func startHeldSubscriber(t *testing.T, lab *labtest.Lab, subject string, opts Options, hold func(shared.Tick)) *subscriber {
+	t.Helper()
 	if opts.Stats == nil {
 		opts.Stats = new(Stats)
 	}
@@ -50,6 +57,9 @@ func startSubscriber(t *testing.T, lab *labtest.Lab, subject string, opts Option
 	go func() {
 		defer close(done)
 		subErr = Subscribe(ctx, nc, subject, func(tk shared.Tick) {
+			if hold != nil {
+				hold(tk)
+			}
 			select {
 			case ticks <- tk:
 			case <-ctx.Done():

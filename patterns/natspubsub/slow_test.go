@@ -2,9 +2,13 @@ package natspubsub
 
 import (
 	"bytes"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"commlab/shared"
 	"commlab/shared/labtest"
 )
 
@@ -73,18 +77,65 @@ func TestSlowConsumer(t *testing.T) {
 }
 
 // TestSlowSubscriberWithRoom shows the other side of the trade: a subscriber
-// just as slow, with a queue deep enough for the whole burst, loses nothing.
-// It pays in latency and memory instead.
+// with a queue deep enough for the whole burst loses nothing, however far
+// behind it falls. It pays in memory and latency instead: the burst waits in
+// its client library until it gets to it.
+//
+// The subscriber stalls on its first tick until the whole burst has reached
+// its connection, as a subscriber slower than any burst would. A fence
+// message, on a subscription of its own on the same connection, says when:
+// the server delivers one publisher's messages to a connection in order, and
+// the library queues each before it reads the next.
 func TestSlowSubscriberWithRoom(t *testing.T) {
 	const ticks = 200
 	lab := labtest.Start(t, nil)
-	s := startSubscriber(t, lab, "ticks.>", Options{PendingMsgs: ticks, Delay: time.Millisecond})
+	stats := new(Stats)
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	open := func() { releaseOnce.Do(func() { close(release) }) }
+	pendingAtSecond := make(chan int64, 1)
+	s := startHeldSubscriber(t, lab, "ticks.>", Options{PendingMsgs: ticks, Stats: stats}, func(tk shared.Tick) {
+		switch tk.Seq {
+		case 1:
+			<-release
+		case 2:
+			// Subscribe reads the queue's depth between messages, after
+			// taking this one: what was still waiting behind it.
+			pendingAtSecond <- stats.Pending.Load()
+		}
+	})
+	t.Cleanup(open) // before the subscriber's own cleanup, which waits for it
+
+	fenced := make(chan struct{})
+	fence, err := s.nc.Subscribe("fence", func(*nats.Msg) { close(fenced) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fence.Unsubscribe() })
+	if err := s.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
 	lab.Publish(t, ticks)
+	if err := lab.NC.Publish("fence", nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-fenced:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the fence did not arrive within 10s")
+	}
+	open()
+
 	s.expect(t, held(t, lab, ticks))
-	if got, want := countsOf(s.stats), (counts{Received: ticks, LastSeq: ticks}); got != want {
+	if got, want := countsOf(stats), (counts{Received: ticks, LastSeq: ticks}); got != want {
 		t.Errorf("got counts %+v, want %+v", got, want)
 	}
-	if p50, _ := s.stats.Latency(); p50 < 10*time.Millisecond {
-		t.Errorf("got p50 latency %v, want the queueing to show (at least 10ms)", p50)
+	// Everything but the tick in hand and the one just taken was waiting.
+	if got := <-pendingAtSecond; got != ticks-2 {
+		t.Errorf("got %d ticks pending behind the second, want the rest of the burst, %d", got, ticks-2)
+	}
+	if got := stats.SlowConsumerEvents.Load(); got != 0 {
+		t.Errorf("got %d slow-consumer reports, want 0", got)
 	}
 }

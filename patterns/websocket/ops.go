@@ -12,7 +12,9 @@ import (
 // what happens when it says something else.
 
 // opSymbols is the one op a client may send. The server answers with the same
-// object as an acknowledgement; every tick after the ack is filtered.
+// object as an acknowledgement, and the ack is the boundary in the stream: every
+// tick written before it passed the old filter, every tick after it passes the
+// new one, including ticks queued for the client before the op arrived.
 const opSymbols = "symbols"
 
 // symbolsOp is the client's {"op":"symbols","symbols":["ACME"]}, which narrows

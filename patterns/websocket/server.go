@@ -42,9 +42,9 @@ type Options struct {
 	// before it is cut off as a slow consumer. Default 256.
 	QueueLen int
 
-	// WriteTimeout bounds every write: a batch of frames, a ping, a close. A
-	// peer that does not take its bytes in time is cut off as a slow consumer.
-	// Default 5s.
+	// WriteTimeout bounds every write: a batch of frames, a ping. A peer that
+	// does not take its bytes in time is cut off as a slow consumer. (The close
+	// handshake has a bound of its own, closeWait.) Default 5s.
 	WriteTimeout time.Duration
 
 	// Symbols are the symbols a client may ask for with the symbols op.

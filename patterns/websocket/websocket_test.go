@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -355,28 +356,56 @@ func TestSinceOlderThanHistoryResets(t *testing.T) {
 	})
 }
 
+// TestSymbolsOpNarrowsTheStream checks the symbols op frame by frame. The ack
+// is the boundary: the server reads ops and writes ticks on one goroutine, so
+// every tick before the ack was written under the old filter and every tick
+// after it under the new one. A tick the hub had queued for the client but the
+// server had not yet written when the op arrived counts as after: it goes out
+// after the ack, under the new filter.
 func TestSymbolsOpNarrowsTheStream(t *testing.T) {
 	f := start(t, nil, nil)
 
 	t.Run("frames", func(t *testing.T) {
 		c := f.dial(t, "", nil)
+		// Nothing is published yet, so nothing can come before the ack.
 		writeFrame(t, c, ws.MessageText, `{"op":"symbols","symbols":["ACME"]}`)
 		if _, ack := readFrame(t, c); string(ack) != `{"op":"symbols","symbols":["ACME"]}` {
 			t.Fatalf("got %s, want the symbols ack", ack)
 		}
-		acme := onlySymbol(f.lab.Publish(t, 80), "ACME")
+		ticks := f.lab.Publish(t, 80)
+		acme := onlySymbol(ticks, "ACME")
 		if len(acme) == 0 {
 			t.Fatal("no ACME tick among 80; pick another seed")
 		}
 		readTicks(t, c, acme)
 
 		// An empty list restores every symbol. The ack comes right after the
-		// last ACME tick: any other tick in between would fail here.
+		// last ACME tick: any other tick in between would fail here. The ticks
+		// after that ACME one may still be queued for this client when the op
+		// arrives; then they come after the ack, unfiltered.
 		writeFrame(t, c, ws.MessageText, `{"op":"symbols","symbols":[]}`)
 		if _, ack := readFrame(t, c); string(ack) != `{"op":"symbols","symbols":[]}` {
 			t.Fatalf("got %s, want the symbols ack", ack)
 		}
-		readTicks(t, c, f.lab.Publish(t, 5))
+		ticks = append(ticks, f.lab.Publish(t, 5)...)
+		// So the frames after the ack are every tick from some seq on, to the
+		// last one published: no gap, no duplicate, nothing of the narrowed
+		// stream again. Which seq they start at depends only on when the op
+		// arrived, never later than the first tick published after the ack.
+		_, data := readFrame(t, c)
+		from := -1
+		for i, tk := range ticks {
+			if bytes.Equal(data, tk.Raw) {
+				from = i
+			}
+		}
+		lastACME := slices.IndexFunc(ticks, func(tk shared.Tick) bool { return tk.Seq == acme[len(acme)-1].Seq })
+		if from <= lastACME || from > len(ticks)-5 {
+			t.Fatalf("first frame after the ack %s, want a tick after seq %d and no later than seq %d",
+				data, ticks[lastACME].Seq, ticks[len(ticks)-5].Seq)
+		}
+		readTicks(t, c, ticks[from+1:])
+		t.Logf("the widened stream started %d ticks before the first one published after the ack", len(ticks)-5-from)
 	})
 
 	t.Run("Subscribe", func(t *testing.T) {
