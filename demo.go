@@ -133,12 +133,21 @@ func demo(ctx context.Context, args []string, _ func(string) string, stdout, std
 	}
 	switch pattern {
 	case "queue":
-		// The queue demo times itself: at the end it pauses the feed and lets
-		// the queues drain, so its final figures add up.
+		// The queue demo times itself: it starts the feed once its workers
+		// listen, and at the end pauses it and lets the queues drain, so its
+		// books add up. Until then the lab's feed waits, paused.
+		rate := cfg.rate
+		cfg.rate = 0
 		return demoNATS(ctx, cfg, d, stderr, func(ctx context.Context, l *lab) error {
 			return natsqueue.RunDemo(ctx, l.broker.Connect, stdout, os.Stdin, natsqueue.DemoOptions{
 				WorkTime: d.workTime, KillAfter: d.killAfter, ReviveAfter: d.reviveAfter, Duration: d.duration,
-				StopFeed: func() { _ = l.feed.SetRate(0) }, Log: clientLogger(stderr),
+				StartFeed: func() { _ = l.feed.SetRate(rate) },
+				StopFeed:  func() { _ = l.feed.SetRate(0) },
+				Publisher: l.workPub,
+				Quiet:     d.quiet,
+				// Info lines (workers starting, stopping) would land between
+				// the table's rows; warnings are worth the interruption.
+				Log: newLogger(stderr, max(cfg.logLevel, slog.LevelWarn)),
 			})
 		})
 	}
@@ -207,6 +216,12 @@ func demo(ctx context.Context, args []string, _ func(string) string, stdout, std
 
 // demoNATS runs a NATS pattern's demo beside a lab of its own. The demo brings
 // its own subscribers or workers, so the lab runs none.
+//
+// The lab must outlive the demo: after Ctrl-C the demo still stops the feed,
+// asks the broker for its final figures and prints them. So only the demo runs
+// on ctx. The lab runs on a context of its own, which keeps ctx's values but
+// not its cancellation, and stops once the demo has returned (or, should the
+// lab fail, the demo stops too).
 func demoNATS(ctx context.Context, cfg *config, d *demoConfig, stderr io.Writer, runDemo func(context.Context, *lab) error) error {
 	if d.url != "" {
 		return errors.New("demo: --url is for the HTTP patterns; the NATS demos start their own lab")
@@ -216,12 +231,16 @@ func demoNATS(ctx context.Context, cfg *config, d *demoConfig, stderr io.Writer,
 	if err != nil {
 		return err
 	}
-	ctx, stop := context.WithCancel(ctx)
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return l.run(ctx) })
+	labCtx, stopLab := context.WithCancel(context.WithoutCancel(ctx))
+	demoCtx, stopDemo := context.WithCancel(ctx)
+	var g errgroup.Group
 	g.Go(func() error {
-		defer stop() // the demo is over: so is its lab
-		return runDemo(ctx, l)
+		defer stopDemo() // a lab that failed takes the demo down with it
+		return l.run(labCtx)
+	})
+	g.Go(func() error {
+		defer stopLab() // the demo is over: so is its lab
+		return runDemo(demoCtx, l)
 	})
 	return g.Wait()
 }

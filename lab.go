@@ -182,7 +182,7 @@ func (l *lab) close(ctx context.Context) {
 		_ = l.listener.Close()
 	}
 	if l.queue != nil {
-		l.queue.Close() // workers finish and ack what they hold
+		l.queue.Close(ctx) // workers finish and ack what they hold, by the deadline
 	}
 	if l.gateway != nil {
 		l.gateway.Close()

@@ -18,7 +18,12 @@ import (
 // worker runs one queue worker as its own process, joined to a running lab's
 // NATS: `go run . worker --kind jetstream` beside `go run .` adds a fourth
 // JetStream worker to the lab's three; in docker compose each worker is a
-// container. Killing the process is a real crash.
+// container. Ctrl-C (SIGINT, or SIGTERM) stops it gracefully: it finishes, and
+// acks, what it holds, for at most 5 s. `kill -9` is the real crash.
+//
+// The lab cannot see such a worker. Its /api/stats counts what its own
+// workers do: the ticks this one takes from the core queue group show up
+// there as unknown, not as lost.
 func worker(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs, w := workerFlags(getenv)
 	fs.SetOutput(stderr)
@@ -48,7 +53,7 @@ func worker(ctx context.Context, args []string, getenv func(string) string, stdo
 		defer cancel()
 		drain(drainCtx, nc)
 	}()
-	fmt.Fprintf(stdout, "worker %s (%s) on %s: work.ticks, queue group %q / consumer %q. Ctrl-C stops.\n",
+	fmt.Fprintf(stdout, "worker %s (%s) on %s: work.ticks, queue group %q / consumer %q. Ctrl-C stops it gracefully; kill -9 is a crash.\n",
 		w.name, kind, broker.URL(), natsqueue.QueueGroup, natsqueue.ConsumerName)
 
 	g, ctx := errgroup.WithContext(ctx)

@@ -1,6 +1,8 @@
 package natsqueue
 
 import (
+	"context"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -40,8 +42,8 @@ func TestQueueGroupSharesTicks(t *testing.T) {
 		t.Logf("%s processed %d", w.Name, w.Processed)
 	}
 	c := snap.Core
-	if sum != n || c.Published != n || c.Processed != n || c.Lost != 0 || c.Duplicates != 0 {
-		t.Errorf("got workers' sum %d, core %+v; want %d published, processed and summed, none lost or duplicated", sum, c, n)
+	if sum != n || c.Published != n || c.Processed != n || c.Lost != 0 || c.Unknown != 0 || c.Duplicates != 0 {
+		t.Errorf("got workers' sum %d, core %+v; want %d published, processed and summed, none lost, unknown or duplicated", sum, c, n)
 	}
 }
 
@@ -107,8 +109,9 @@ func TestCoreKillLosesInFlight(t *testing.T) {
 	}
 
 	// The group goes on with two workers. Until the server notices that
-	// core-1's connection is gone, it may still route core-1's share there:
-	// those ticks are lost too.
+	// core-1's connection is gone, it may still route core-1's share there.
+	// Those ticks are gone too, but no worker of the pool received them: the
+	// pool counts them as unknown, as it would ticks a worker outside it took.
 	const after = 30
 	tl.publish(t, after)
 	const published = burst + after
@@ -116,8 +119,8 @@ func TestCoreKillLosesInFlight(t *testing.T) {
 		return s.Core.Published == published && s.Core.InFlight == 0
 	})
 	c = snap.Core
-	if c.Processed+c.Lost != published || c.Duplicates != 0 {
-		t.Errorf("got core %+v, want processed + lost = %d and no duplicates", c, published)
+	if c.Processed+c.Lost+c.Unknown != published || c.Duplicates != 0 {
+		t.Errorf("got core %+v, want processed + lost + unknown = %d and no duplicates", c, published)
 	}
 	by, _ = f.snapshot()
 	var routedToTheDead uint64
@@ -129,14 +132,16 @@ func TestCoreKillLosesInFlight(t *testing.T) {
 			t.Errorf("seq %d, published after the kill, was finished by %v; want one live worker", seq, ws)
 		}
 	}
-	if c.Lost-killed.Held != routedToTheDead {
-		t.Errorf("got %d more lost after the kill, want the %d ticks no worker finished", c.Lost-killed.Held, routedToTheDead)
+	if c.Lost != killed.Held || c.Unknown != routedToTheDead {
+		t.Errorf("got lost %d, unknown %d after the kill; want what core-1 held, %d, and the %d ticks no worker finished", c.Lost, c.Unknown, killed.Held, routedToTheDead)
 	}
 	t.Logf("after the kill, %d of %d ticks still went to core-1 before the server noticed it was gone", routedToTheDead, after)
 }
 
 // TestCoreNoWorkerNoDelivery checks the plainest at-most-once case: a tick
-// published while no member of the group is subscribed goes nowhere.
+// published while no member of the group is subscribed goes nowhere. The pool
+// can only see that none of its workers got it, so it counts it as unknown:
+// core NATS tells the publisher nothing either way.
 func TestCoreNoWorkerNoDelivery(t *testing.T) {
 	tl := startLab(t)
 	p := startPool(t, tl, PoolOptions{Core: 1, Worker: WorkerOptions{WorkTime: time.Millisecond}})
@@ -145,8 +150,8 @@ func TestCoreNoWorkerNoDelivery(t *testing.T) {
 	}
 	tl.publish(t, 10)
 	snap := waitSnapshot(t, p, "ticks settled", func(s Snapshot) bool { return s.Core.Published == 10 && s.Core.InFlight == 0 })
-	if snap.Core.Lost != 10 || snap.Core.Processed != 0 {
-		t.Errorf("got core %+v, want all 10 lost", snap.Core)
+	if snap.Core.Unknown != 10 || snap.Core.Lost != 0 || snap.Core.Processed != 0 {
+		t.Errorf("got core %+v, want all 10 unknown: gone, and no worker of the pool had them", snap.Core)
 	}
 	// Revived, the worker gets new ticks only.
 	if err := p.Revive(t.Context(), "core-1"); err != nil {
@@ -154,8 +159,8 @@ func TestCoreNoWorkerNoDelivery(t *testing.T) {
 	}
 	tl.publish(t, 5)
 	snap = waitSnapshot(t, p, "new ticks processed", func(s Snapshot) bool { return s.Core.Processed == 5 && s.Core.InFlight == 0 })
-	if snap.Core.Lost != 10 || snap.Core.Published != 15 {
-		t.Errorf("got core %+v, want 15 published, 5 processed, 10 lost", snap.Core)
+	if snap.Core.Unknown != 10 || snap.Core.Published != 15 {
+		t.Errorf("got core %+v, want 15 published, 5 processed, 10 unknown", snap.Core)
 	}
 	if w := workerStats(snap, "core-1"); !w.Alive || w.Restarts != 1 || w.Processed != 5 {
 		t.Errorf("got %+v, want alive, 1 restart, 5 processed", w)
@@ -171,8 +176,56 @@ func TestCoreSlowConsumerDrops(t *testing.T) {
 	snap := waitSnapshot(t, p, "ticks settled", func(s Snapshot) bool { return s.Core.Published == 50 && s.Core.InFlight == 0 })
 	c := snap.Core
 	t.Logf("core %+v", c)
-	if c.Dropped == 0 || c.Lost != c.Dropped || c.Processed+c.Lost != 50 {
-		t.Errorf("got core %+v, want some dropped, lost == dropped, processed + lost == 50", c)
+	if c.Dropped == 0 || c.Lost != c.Dropped || c.Unknown != 0 || c.Processed+c.Lost != 50 {
+		t.Errorf("got core %+v, want some dropped, lost == dropped, none unknown, processed + lost == 50", c)
+	}
+}
+
+// TestCoreOutsideWorkerIsNotLost runs a worker outside the pool in the same
+// queue group, as `commlab worker --kind core` or `nats sub --queue workers
+// work.ticks` would. It takes a share of the ticks, which the pool's ledger
+// sees published and never finished by its own workers. They are not lost:
+// the pool counts them as unknown, and lost stays 0.
+func TestCoreOutsideWorkerIsNotLost(t *testing.T) {
+	tl := startLab(t)
+	p := startPool(t, tl, PoolOptions{Core: 2, Worker: WorkerOptions{WorkTime: time.Millisecond}})
+
+	logs := newLogCounter()
+	nc, err := tl.Broker.Connect("outsider")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- RunWorker(ctx, nc, Core, "outsider", &WorkerOptions{WorkTime: time.Millisecond, Log: slog.New(logs)})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("RunWorker: %v", err)
+		}
+	}()
+	labtest.WaitFor(t, "the outsider to join the group", func() bool { return logs.count("queue worker started", "outsider") == 1 })
+
+	const n = 300
+	tl.publish(t, n)
+	labtest.WaitFor(t, "every tick processed by someone", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s := p.Snapshot(ctx)
+		return s.Core.Processed+uint64(logs.count("queue worker: processed", "outsider")) == n
+	})
+	snap := waitSnapshot(t, p, "every tick settled", func(s Snapshot) bool { return s.Core.Published == n && s.Core.InFlight == 0 })
+	c := snap.Core
+	outside := uint64(logs.count("queue worker: processed", "outsider"))
+	t.Logf("the pool's workers processed %d, the outsider %d; core %+v", c.Processed, outside, c)
+	if outside == 0 {
+		t.Fatal("the outsider processed nothing; the group should give every member a share")
+	}
+	if c.Lost != 0 || c.Unknown != outside || c.Processed+c.Unknown != n {
+		t.Errorf("got core %+v, want lost 0 and unknown %d: exactly what the outsider took", c, outside)
 	}
 }
 

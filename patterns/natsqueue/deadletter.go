@@ -12,8 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"commlab/shared"
 )
 
 // Headers a dead letter carries beside the original bytes.
@@ -24,14 +22,13 @@ const (
 	deadQueueGroup       = "deadletters"             // several handlers share the advisories
 	deadOpTimeout        = 5 * time.Second           // bounds each JetStream call of a move
 	defaultSweepEvery    = 10 * time.Second
-	sweepTries           = 20 // looks for a moment with no message out, sweepPause apart
-	sweepPause           = 10 * time.Millisecond
 )
 
 // DeadLetterOptions tune RunDeadLetters. A nil *DeadLetterOptions means the defaults.
 type DeadLetterOptions struct {
 	// SweepEvery is how often the stream is searched for messages whose
-	// advisory was missed. Default 10s.
+	// advisory was missed. Default 10s. Such a message is moved by the second
+	// sweep that finds it, so within twice this.
 	SweepEvery time.Duration
 
 	// Moved, when set, counts the dead letters moved.
@@ -47,9 +44,7 @@ type DeadLetterOptions struct {
 // worker will ever see it again (nats-server #5564), and says so only once, in
 // an advisory on core NATS: at most once, like any core message. So the
 // handler listens to the advisories, and also sweeps the stream now and then
-// for such messages: on a work queue every acked message is deleted, so a
-// delivered message that is still there and out with no worker is one nobody
-// moved.
+// for the messages whose advisory it missed (see sweep).
 type deadLetters struct {
 	js       jetstream.JetStream
 	stream   jetstream.Stream
@@ -58,6 +53,7 @@ type deadLetters struct {
 	ch       chan *nats.Msg
 	moved    *atomic.Uint64
 	log      *slog.Logger
+	suspects map[uint64]bool // found by the last sweep, to be moved if the next one finds them too
 }
 
 // startDeadLetters subscribes to the advisories; run handles them.
@@ -89,7 +85,7 @@ func startDeadLetters(ctx context.Context, nc *nats.Conn, moved *atomic.Uint64, 
 // time, so an advisory and a sweep that name the same message cannot both move it.
 func (d *deadLetters) run(ctx context.Context, sweepEvery time.Duration) {
 	defer func() { _ = d.sub.Unsubscribe() }()
-	d.sweep(ctx) // messages given up on while no handler was listening
+	d.sweep(ctx) // messages given up on while no handler was listening: moved by the next sweep
 	ticker := time.NewTicker(sweepEvery)
 	defer ticker.Stop()
 	for {
@@ -123,50 +119,56 @@ func (d *deadLetters) onAdvisory(ctx context.Context, m *nats.Msg) {
 }
 
 // sweep moves every message the consumer has given up on that is still in
-// the stream. Which are those? The consumer does not list the messages it
-// holds out, only how many (NumAckPending); so the sweep waits for a moment
-// when that is 0. Then every message up to the newest one delivered has been
-// acked, and deleted, or given up on: whatever of them is still in the stream
-// was given up on. A busy queue has such moments often, an idle one always;
-// if none comes within a few tries, the next sweep tries again.
+// the stream. Which are those? The consumer does not list them, but its ack
+// floor tells: every message at or below AckFloor.Stream has been acked or
+// given up on (the server moves the floor past a message once it has used up
+// MaxDeliver), and on a work queue an ack deletes the message. So a message
+// still in the stream at or below the floor was given up on. The floor moves
+// all the time on a busy queue, so this works under any load, with no need
+// for a quiet moment.
+//
+// One catch: the server moves the floor a moment before it deletes an acked
+// message. A message seen below the floor once may be one being deleted right
+// now; one seen there by two sweeps in a row is a dead letter.
 func (d *deadLetters) sweep(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, deadOpTimeout)
 	defer cancel()
-	var delivered uint64
-	for try := 0; ; try++ {
-		info, err := d.consumer.Info(ctx)
-		if err != nil {
-			d.log.Debug("queue dead letters: sweep: consumer info", "err", err)
-			return
-		}
-		if info.NumAckPending == 0 {
-			delivered = info.Delivered.Stream
-			break
-		}
-		if try == sweepTries || shared.Sleep(ctx, sweepPause) != nil {
-			return
-		}
+	info, err := d.consumer.Info(ctx)
+	if err != nil {
+		d.log.Debug("queue dead letters: sweep: consumer info", "err", err)
+		return
 	}
-	for seq := uint64(1); seq <= delivered; {
+	floor := info.AckFloor.Stream
+	var found []uint64
+	for seq := uint64(1); seq <= floor; {
 		// The next message at or after seq: one request, however many
 		// sequences in between were acked and deleted.
 		msg, err := d.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(Subject))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return
+			break
 		}
 		if err != nil {
 			d.log.Debug("queue dead letters: sweep", "seq", seq, "err", err)
-			return
+			return // the suspects stay suspects until a sweep gets through
 		}
-		if msg.Sequence > delivered {
-			return
+		if msg.Sequence > floor {
+			break
 		}
-		if err := d.move(ctx, msg.Sequence, ""); err != nil {
-			d.log.Warn("queue dead letters: sweep: move failed", "stream_seq", msg.Sequence, "err", err)
-			return
-		}
+		found = append(found, msg.Sequence)
 		seq = msg.Sequence + 1
 	}
+	suspects := make(map[uint64]bool)
+	for _, seq := range found {
+		if !d.suspects[seq] {
+			suspects[seq] = true // the next sweep decides
+			continue
+		}
+		if err := d.move(ctx, seq, ""); err != nil {
+			d.log.Warn("queue dead letters: sweep: move failed", "stream_seq", seq, "err", err)
+			suspects[seq] = true // try again next time
+		}
+	}
+	d.suspects = suspects
 }
 
 // move republishes message seq to work.dead, then deletes it from TICKWORK.

@@ -45,7 +45,8 @@
 // sees it again. The server announces it once, in an advisory on core NATS.
 // The dead-letter handler listens to those advisories, copies each such message
 // to work.dead (kept in stream TICKDEAD) and deletes it from TICKWORK; it also
-// sweeps the stream now and then for any whose advisory it missed.
+// sweeps the stream now and then for any whose advisory it missed: a message
+// still in the stream below the consumer's ack floor has been given up on.
 //
 // # Accounting
 //
@@ -54,7 +55,10 @@
 // sequence numbers, the consumer's pending counts, the workers' NumDelivered.
 // The core side has no server to ask, so the pool subscribes an auditor that
 // sees every tick, and settles each tick that no worker finished once no live
-// worker can still hold it. Losses are counted exactly, not estimated.
+// worker can still hold it. Of those, the ticks its own workers had (held when
+// killed, dropped as a slow consumer) are lost, counted exactly; the others are
+// unknown, since a worker outside the pool may have taken them. The pool sees
+// only its own workers.
 //
 // # Trade-offs
 //

@@ -44,7 +44,11 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer pool.Close()
+	defer func() {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second) // a graceful stop, bounded
+		defer cancel()
+		pool.Close(ctx)
+	}()
 
 	for range 20 {
 		if _, err := feed.Publish(); err != nil {

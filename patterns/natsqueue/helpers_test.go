@@ -2,6 +2,7 @@ package natsqueue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -85,6 +86,20 @@ func (f *finished) hook(worker string, seq, delivered uint64) {
 	}
 }
 
+// count returns how many ticks worker has finished.
+func (f *finished) count(worker string) (n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, ws := range f.by {
+		for _, w := range ws {
+			if w == worker {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 func (f *finished) snapshot() (by map[uint64][]string, redo map[uint64]uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -114,8 +129,16 @@ func startPool(t *testing.T, tl *testLab, opts PoolOptions) *Pool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(p.Close)
+	t.Cleanup(func() { closePool(t, p) })
 	return p
+}
+
+// closePool stops the pool as the lab does at shutdown, within 5 s.
+func closePool(t *testing.T, p *Pool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p.Close(ctx)
 }
 
 // waitSnapshot polls the pool's snapshot every few ms until ok holds, for at
@@ -187,6 +210,42 @@ func streamState(t *testing.T, nc *nats.Conn) (msgs uint64, ackPending int, numP
 		t.Fatal(err)
 	}
 	return si.State.Msgs, ci.NumAckPending, ci.NumPending
+}
+
+// ackFloor reads the consumer's ack floor (every stream seq up to it is acked
+// or given up on) and its count of unacked deliveries.
+func ackFloor(t *testing.T, nc *nats.Conn) (floor uint64, ackPending int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := jetStreamOf(t, nc).Consumer(ctx, StreamName, ConsumerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ci.AckFloor.Stream, ci.NumAckPending
+}
+
+// inStream reports whether TICKWORK still holds the message at seq.
+func inStream(t *testing.T, nc *nats.Conn, seq uint64) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := jetStreamOf(t, nc).Stream(ctx, StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return true
 }
 
 // lastDeadLetter returns the newest message in TICKDEAD.

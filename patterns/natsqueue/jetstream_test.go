@@ -12,6 +12,14 @@ import (
 // TestJetStreamKillRedelivers kills a JetStream worker while it holds unacked
 // ticks. Nothing is lost: every tick is processed and acked, the dead worker's
 // ticks come back to the others with NumDelivered > 1, and the stream ends empty.
+//
+// Some tick may well be processed twice, and the test allows it: that is what
+// at-least-once means. With explicit acks the server redelivers any message
+// whose ack has not arrived within AckWait (500 ms here), and on a busy
+// machine a live worker's prefetched tick can wait that long in its client,
+// or its ack can. The job is done again, and the ledger counts a duplicate.
+// What may never happen is a tick not processed at all, or processed twice
+// without the server having redelivered it.
 func TestJetStreamKillRedelivers(t *testing.T) {
 	tl := startLab(t)
 	f := newFinished()
@@ -20,32 +28,38 @@ func TestJetStreamKillRedelivers(t *testing.T) {
 	const n = 60
 	tl.publish(t, n)
 	labtest.WaitFor(t, "js-1 to be in a job", func() bool { return p.holding("js-1") })
-	if _, err := p.Kill("js-1"); err != nil {
+	killed, err := p.Kill("js-1")
+	if err != nil {
 		t.Fatal(err)
 	}
 	killedAt := time.Now()
+	byJS1 := f.count("js-1")
 	snap := waitSnapshot(t, p, "every tick processed and the stream empty", func(s Snapshot) bool {
 		return s.JetStream.Processed == n && s.JetStream.Pending == 0 && s.JetStream.InStream == 0
 	})
 
 	j := snap.JetStream
 	t.Logf("jetstream %+v", j)
-	if j.Published != n || j.Processed != n || j.Duplicates != 0 || j.DeadLettered != 0 {
-		t.Errorf("got jetstream %+v, want %d published and processed, no duplicates, no dead letters", j, n)
+	if j.Published != n || j.Processed != n || j.DeadLettered != 0 {
+		t.Errorf("got jetstream %+v, want %d published and processed, no dead letters", j, n)
+	}
+	if j.Redelivered == 0 || j.Duplicates > j.Redelivered {
+		t.Errorf("got %d redelivered, %d duplicates; want js-1's unacked ticks redelivered, and no duplicate without a redelivery", j.Redelivered, j.Duplicates)
+	}
+	if killed.Held > j.Redelivered {
+		t.Errorf("got js-1 held %d, redelivered %d; want every tick js-1 abandoned to come back", killed.Held, j.Redelivered)
 	}
 	by, redo := f.snapshot()
 	for seq := uint64(1); seq <= n; seq++ {
-		if len(by[seq]) != 1 {
-			t.Errorf("stream seq %d was acked by %v, want exactly one worker", seq, by[seq])
+		switch {
+		case len(by[seq]) == 0:
+			t.Errorf("stream seq %d was never processed", seq)
+		case len(by[seq]) > 1 && redo[seq] == 0:
+			t.Errorf("stream seq %d was processed by %v, though never redelivered", seq, by[seq])
 		}
 	}
-	if len(redo) == 0 || j.Redelivered == 0 {
-		t.Fatalf("got %d redelivered (%v); want js-1's unacked ticks redelivered", j.Redelivered, redo)
-	}
-	for seq, delivered := range redo {
-		if w := by[seq][0]; w == "js-1" {
-			t.Errorf("stream seq %d (delivered %d times) was finished by the dead js-1", seq, delivered)
-		}
+	if got := f.count("js-1"); got != byJS1 {
+		t.Errorf("js-1 finished %d ticks after it was killed, want none", got-byJS1)
 	}
 	t.Logf("redelivered after js-1 died: %v (stream seq: deliveries), all within %v", redo, time.Since(killedAt).Round(time.Millisecond))
 	if msgs, ackPending, pending := streamState(t, tl.NC); msgs != 0 || ackPending != 0 || pending != 0 {
@@ -64,10 +78,14 @@ func TestJetStreamRedeliveryWaitsForAckWait(t *testing.T) {
 
 	tl.publish(t, 2) // one each: each worker is in a job at once
 	labtest.WaitFor(t, "js-1 to be in a job", func() bool { return p.holding("js-1") })
-	if _, err := p.Kill("js-1"); err != nil {
+	killed, err := p.Kill("js-1")
+	if err != nil {
 		t.Fatal(err)
 	}
 	killedAt := time.Now()
+	if killed.Held != 1 {
+		t.Errorf("got js-1 held %d, want the 1 tick of the job it was in", killed.Held)
+	}
 	snap := waitSnapshot(t, p, "both ticks processed", func(s Snapshot) bool { return s.JetStream.Processed == 2 })
 	took := time.Since(killedAt)
 	if snap.JetStream.Redelivered != 1 {
@@ -129,21 +147,28 @@ func TestPoisonIsDeadLettered(t *testing.T) {
 	}
 }
 
-// TestDeadLetterSweep shows nats-server #5564 and its remedy. With no handler
-// listening for the advisory, a message that used up MaxDeliver stays in the
-// stream for good, delivered to no one. A handler started later sweeps the
-// stream, finds it, and moves it.
+// TestDeadLetterSweep shows nats-server #5564 and its remedy, under load. With
+// no handler listening for the advisory, a message that used up MaxDeliver
+// stays in the stream for good, delivered to no one. A handler started later
+// sweeps the stream, finds it below the consumer's ack floor, and moves it,
+// while the feed keeps the lone worker busy: there is never a moment with no
+// ack pending, and the sweep does not need one.
 func TestDeadLetterSweep(t *testing.T) {
 	tl := startLab(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	if err := tl.NC.Publish(Subject, []byte("garbage")); err != nil { // stream seq 1, before any tick
+		t.Fatal(err)
+	}
+	runFeed(t, tl, 0)
 	workerConn, err := tl.Broker.Connect("lone-worker")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer workerConn.Close()
+	ctx, cancel := context.WithCancel(context.Background())
 	workerDone := make(chan error, 1)
 	go func() {
-		workerDone <- RunWorker(ctx, workerConn, JetStream, "lone-worker", &WorkerOptions{WorkTime: time.Millisecond, Log: testLogger(t)})
+		// 10 ms a tick: at most 100 ticks/s, short of the feed's 200.
+		workerDone <- RunWorker(ctx, workerConn, JetStream, "lone-worker", &WorkerOptions{WorkTime: 10 * time.Millisecond, Log: testLogger(t)})
 	}()
 	defer func() {
 		cancel()
@@ -151,14 +176,13 @@ func TestDeadLetterSweep(t *testing.T) {
 			t.Errorf("RunWorker: %v", err)
 		}
 	}()
-
-	if err := tl.NC.Publish(Subject, []byte("garbage")); err != nil {
+	if err := tl.Feed.SetRate(200); err != nil {
 		t.Fatal(err)
 	}
-	tl.publish(t, 3)
-	labtest.WaitFor(t, "the poison given up on, left in the stream", func() bool {
-		msgs, ackPending, pending := streamState(t, tl.NC)
-		return msgs == 1 && ackPending == 0 && pending == 0
+
+	labtest.WaitFor(t, "the poison given up on and left in the stream, behind the ack floor", func() bool {
+		floor, _ := ackFloor(t, tl.NC)
+		return floor >= 1 && inStream(t, tl.NC, 1)
 	})
 
 	dlConn, err := tl.Broker.Connect("dead-letters")
@@ -170,15 +194,23 @@ func TestDeadLetterSweep(t *testing.T) {
 	dlCtx, dlCancel := context.WithCancel(context.Background())
 	dlDone := make(chan error, 1)
 	go func() {
-		dlDone <- RunDeadLetters(dlCtx, dlConn, &DeadLetterOptions{Moved: &moved.n, Log: testLogger(t)})
+		dlDone <- RunDeadLetters(dlCtx, dlConn, &DeadLetterOptions{SweepEvery: 20 * time.Millisecond, Moved: &moved.n, Log: testLogger(t)})
 	}()
-	labtest.WaitFor(t, "the sweep to move it", func() bool { return moved.n.Load() == 1 })
+	var busy, looks int // how often the queue had acks pending while the sweep was due
+	labtest.WaitFor(t, "the sweep to move it", func() bool {
+		if _, ackPending := ackFloor(t, tl.NC); ackPending > 0 {
+			busy++
+		}
+		looks++
+		return moved.n.Load() == 1
+	})
 	dlCancel()
 	if err := <-dlDone; err != nil {
 		t.Errorf("RunDeadLetters: %v", err)
 	}
-	if msgs, _, _ := streamState(t, tl.NC); msgs != 0 {
-		t.Errorf("got %d msgs in %s after the sweep, want 0", msgs, StreamName)
+	t.Logf("the queue had acks pending at %d of %d looks while the sweep ran", busy, looks)
+	if inStream(t, tl.NC, 1) {
+		t.Errorf("the poison is still in %s after the sweep", StreamName)
 	}
 	dead := lastDeadLetter(t, tl.NC)
 	if string(dead.Data) != "garbage" || dead.Header.Get(DeadSeqHeader) != "1" || dead.Header.Get(DeadDeliveriesHeader) != "" {

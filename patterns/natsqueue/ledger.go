@@ -6,29 +6,36 @@ import (
 	"time"
 )
 
-// The core queue group cannot say what it lost: there are no acks, and the
-// server does not remember which member got which tick. So the pool keeps a
-// ledger. An auditor, a plain subscriber on work.ticks beside the queue group,
-// gets every tick and opens an entry for it; the worker that finishes a tick
-// closes it. An open entry is in flight until it is settled as lost.
+// The core queue group cannot say what became of a tick: there are no acks,
+// and the server does not remember which member got which tick. So the pool
+// keeps a ledger. An auditor, a plain subscriber on work.ticks beside the queue
+// group, gets every tick and opens an entry for it; the worker that finishes a
+// tick closes it. An open entry is in flight until it is settled as gone.
 //
-// When is an unfinished tick certainly lost, and not just waiting in some live
+// When is an unfinished tick certainly gone, and not just waiting in some live
 // worker's queue? NATS delivers one publisher's messages to each subscriber in
 // order, so a live worker that has started a tick with a higher seq, or that
 // holds nothing at all, no longer has this one coming. Once that is true of
-// every live worker, the tick went to a dead worker, or was dropped by a slow
-// one, or found no worker at all. The settle margin only covers the instant
-// between the server sending a tick and an idle worker's client having it:
-// microseconds on one host, so the default of 500 ms is generous. A backlog,
-// however long, does not need a margin: its worker is not idle, and has not
-// passed the tick yet.
+// every live worker of the pool, the tick is gone. The settle margin only
+// covers the instant between the server sending a tick and an idle worker's
+// client having it: microseconds on one host, so the default of 500 ms is
+// generous. A backlog, however long, does not need a margin: its worker is not
+// idle, and has not passed the tick yet.
 //
-// Should a tick settled as lost still be finished later after all, the ledger
-// corrects itself and counts it under late: processed + lost + in flight always
-// equals published.
+// Gone is not the same as lost. The pool knows exactly what its own workers
+// lost: each killed worker counts the ticks it held, and each client counts
+// what it dropped as a slow consumer. Every other gone tick never reached a
+// worker of this pool, and the pool cannot say why: another member of the
+// group took it (`commlab worker --kind core`, `nats sub --queue workers
+// work.ticks`), or it went to a killed worker's connection before the server
+// noticed, or no member was listening. Those are counted as unknown, not lost.
+//
+// Should a tick settled as gone still be finished later after all, the ledger
+// corrects itself and counts it under late: processed + lost + unknown + in
+// flight always equals published.
 //
 // The account begins once every worker has joined the group (begin): a tick
-// published before that may have found no worker, and would count as lost
+// published before that may have found no worker, and would count as gone
 // though no worker died. Ticks up to the last one the auditor had seen by then
 // are left out of the account, both their publishing and their processing.
 
@@ -42,15 +49,15 @@ type coreLedger struct {
 	mu     sync.Mutex
 	margin time.Duration
 	open   map[uint64]time.Time // seen by the auditor, not finished or settled yet: in flight
-	done   recentSet            // finished or settled as lost, lately
-	lostAt recentSet            // settled as lost, lately
+	done   recentSet            // finished or settled as gone, lately
+	goneAt recentSet            // settled as gone, lately
 
 	begun       bool
 	from        uint64                // seqs up to this one are not in the account
 	lastAudited uint64                // the newest seq the auditor saw
 	early       map[uint64]earlyEntry // before begin: what happened to each seq
 
-	published, processed, lost, late, duplicates, invalid uint64
+	published, processed, gone, late, duplicates, invalid uint64
 }
 
 // earlyEntry is what happened to a seq before the account began.
@@ -64,7 +71,7 @@ func newCoreLedger(margin time.Duration) *coreLedger {
 		margin: margin,
 		open:   make(map[uint64]time.Time),
 		done:   newRecentSet(ledgerKeep),
-		lostAt: newRecentSet(ledgerKeep),
+		goneAt: newRecentSet(ledgerKeep),
 		early:  make(map[uint64]earlyEntry),
 	}
 }
@@ -139,9 +146,9 @@ func (l *coreLedger) finish(seq uint64, now time.Time) {
 
 func (l *coreLedger) finishLocked(seq uint64, now time.Time) {
 	if l.done.has(seq) {
-		if l.lostAt.has(seq) {
-			l.lostAt.remove(seq)
-			l.lost--
+		if l.goneAt.has(seq) {
+			l.goneAt.remove(seq)
+			l.gone--
 			l.late++
 			l.processed++
 			return
@@ -154,7 +161,7 @@ func (l *coreLedger) finishLocked(seq uint64, now time.Time) {
 	delete(l.open, seq)
 }
 
-// settle counts as lost every open tick older than the margin with a seq below
+// settle counts as gone every open tick older than the margin with a seq below
 // watermark: the lowest seq any live worker may still hold (math.MaxUint64
 // when none holds anything).
 func (l *coreLedger) settle(now time.Time, watermark uint64) {
@@ -163,34 +170,42 @@ func (l *coreLedger) settle(now time.Time, watermark uint64) {
 	for seq, seen := range l.open {
 		if seq < watermark && now.Sub(seen) >= l.margin {
 			delete(l.open, seq)
-			l.lost++
+			l.gone++
 			l.done.add(seq, now)
-			l.lostAt.add(seq, now)
+			l.goneAt.add(seq, now)
 		}
 	}
 	l.done.prune(now)
-	l.lostAt.prune(now)
+	l.goneAt.prune(now)
 }
 
-// CoreTotals is the core queue group's account, from the pool's ledger.
+// CoreTotals is the core queue group's account, from the pool's ledger. Once
+// nothing is in flight, processed + lost + unknown = published.
 type CoreTotals struct {
 	Published  uint64 `json:"published"`  // ticks seen on work.ticks since the pool started
-	Processed  uint64 `json:"processed"`  // ticks a core worker finished
-	Lost       uint64 `json:"lost"`       // ticks no live worker can still finish: gone for good
-	InFlight   uint64 `json:"in_flight"`  // neither yet: queued at a worker, or not settled
+	Processed  uint64 `json:"processed"`  // ticks a worker of this pool finished
+	Lost       uint64 `json:"lost"`       // ticks a worker of this pool received and never finished: it was killed holding them, or its client dropped them
+	Unknown    uint64 `json:"unknown"`    // ticks no worker of this pool received: taken by a worker outside it, sent to a dead one, or to none; core NATS cannot say which
+	InFlight   uint64 `json:"in_flight"`  // none of those yet: queued at a worker, or not settled
 	Dropped    uint64 `json:"dropped"`    // of the lost: dropped by a worker's client as a slow consumer
-	Late       uint64 `json:"late"`       // finished after being counted lost (already moved from lost to processed)
+	Late       uint64 `json:"late"`       // finished after being settled as gone (already moved to processed)
 	Duplicates uint64 `json:"duplicates"` // finished twice: never expected on a queue group
 	Invalid    uint64 `json:"invalid"`    // messages on work.ticks that were not ticks
 }
 
-func (l *coreLedger) totals() CoreTotals {
+// totals reads the account. lostByWorkers is what the pool's own workers
+// counted as lost (held when killed, dropped by their clients): that many of
+// the gone ticks are lost, the rest unknown. Right after a kill the ledger may
+// not have settled the victim's ticks yet; until it has, they are in flight.
+func (l *coreLedger) totals(lostByWorkers uint64) CoreTotals {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	lost := min(lostByWorkers, l.gone)
 	return CoreTotals{
 		Published:  l.published,
 		Processed:  l.processed,
-		Lost:       l.lost,
+		Lost:       lost,
+		Unknown:    l.gone - lost,
 		InFlight:   uint64(len(l.open)),
 		Late:       l.late,
 		Duplicates: l.duplicates,

@@ -18,28 +18,35 @@ func TestCoreLedger(t *testing.T) {
 	}
 
 	tests := []struct {
-		name  string
-		steps []step
-		want  CoreTotals
+		name          string
+		steps         []step
+		lostByWorkers uint64 // what the pool's workers counted as lost (held when killed, dropped)
+		want          CoreTotals
 	}{
 		{"processed", []step{audit(1, 0), finish(1, 5*time.Millisecond), settle(time.Second, noWatermark)},
-			CoreTotals{Published: 1, Processed: 1}},
+			0, CoreTotals{Published: 1, Processed: 1}},
 		{"a worker quicker than the auditor", []step{finish(1, 0), audit(1, time.Millisecond), settle(time.Second, noWatermark)},
-			CoreTotals{Published: 1, Processed: 1}},
+			0, CoreTotals{Published: 1, Processed: 1}},
 		{"in flight within the margin", []step{audit(1, 0), settle(margin/2, noWatermark)},
-			CoreTotals{Published: 1, InFlight: 1}},
-		{"lost once no live worker can hold it", []step{audit(1, 0), settle(margin, noWatermark)},
-			CoreTotals{Published: 1, Lost: 1}},
+			0, CoreTotals{Published: 1, InFlight: 1}},
+		{"gone once no live worker can hold it", []step{audit(1, 0), settle(margin, noWatermark)},
+			0, CoreTotals{Published: 1, Unknown: 1}},
+		{"gone, and a killed worker held it: lost", []step{audit(1, 0), settle(margin, noWatermark)},
+			1, CoreTotals{Published: 1, Lost: 1}},
+		{"a kill not settled yet: in flight, not lost", []step{audit(1, 0), settle(margin/2, noWatermark)},
+			1, CoreTotals{Published: 1, InFlight: 1}},
+		{"gone elsewhere beside a kill", []step{audit(1, 0), audit(2, 0), audit(3, 0), settle(margin, noWatermark)},
+			1, CoreTotals{Published: 3, Lost: 1, Unknown: 2}},
 		{"a busy worker may still hold it", []step{audit(5, 0), settle(time.Hour, 5)},
-			CoreTotals{Published: 1, InFlight: 1}},
+			0, CoreTotals{Published: 1, InFlight: 1}},
 		{"a busy worker past it does not", []step{audit(5, 0), settle(time.Hour, 6)},
-			CoreTotals{Published: 1, Lost: 1}},
-		{"finished after all: moved back from lost", []step{audit(1, 0), settle(margin, noWatermark), finish(1, time.Second)},
-			CoreTotals{Published: 1, Processed: 1, Late: 1}},
+			0, CoreTotals{Published: 1, Unknown: 1}},
+		{"finished after all: moved back from gone", []step{audit(1, 0), settle(margin, noWatermark), finish(1, time.Second)},
+			0, CoreTotals{Published: 1, Processed: 1, Late: 1}},
 		{"finished twice", []step{audit(1, 0), finish(1, 0), finish(1, 0)},
-			CoreTotals{Published: 1, Processed: 1, Duplicates: 1}},
+			0, CoreTotals{Published: 1, Processed: 1, Duplicates: 1}},
 		{"not a tick", []step{func(l *coreLedger) { l.auditInvalid() }},
-			CoreTotals{Invalid: 1}},
+			0, CoreTotals{Invalid: 1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -48,7 +55,7 @@ func TestCoreLedger(t *testing.T) {
 			for _, s := range tc.steps {
 				s(l)
 			}
-			if got := l.totals(); got != tc.want {
+			if got := l.totals(tc.lostByWorkers); got != tc.want {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
@@ -60,16 +67,16 @@ func TestCoreLedger(t *testing.T) {
 func TestCoreLedgerBegin(t *testing.T) {
 	t0 := time.Unix(1_000_000, 0)
 	l := newCoreLedger(time.Millisecond)
-	l.audit(1, t0)  // found no worker: not counted as lost
+	l.audit(1, t0)  // found no worker: not counted as gone
 	l.audit(2, t0)  // processed, but published before the account began
 	l.finish(2, t0) //
 	l.finish(3, t0) // finished before the auditor saw it, and before begin
 	l.begin(t0)
 	l.audit(3, t0)
 	l.finish(2, t0) // a second report of an early tick changes nothing
-	l.audit(4, t0)  // lost after begin
+	l.audit(4, t0)  // gone after begin
 	l.settle(t0.Add(time.Second), noWatermark)
-	if got, want := l.totals(), (CoreTotals{Published: 2, Processed: 1, Lost: 1}); got != want {
+	if got, want := l.totals(0), (CoreTotals{Published: 2, Processed: 1, Unknown: 1}); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }

@@ -50,14 +50,16 @@ type Connect func(name string, opts ...nats.Option) (*nats.Conn, error)
 // DefaultWorkers is how many workers of each kind the lab and the demo run.
 const DefaultWorkers = 3
 
-// stopTimeout bounds a graceful stop: the worker's backlog is abandoned after it.
-const stopTimeout = 5 * time.Second
+// auditorWait bounds the wait for the auditor to catch up (afterAuditor).
+const auditorWait = 5 * time.Second
 
 // Pool runs core and JetStream workers side by side in one process, each on a
 // NATS connection of its own, so that killing one is real: its connection
 // closes abruptly, exactly as if its process had crashed. It keeps the account
 // of both queues: which ticks were published, processed, lost, redelivered,
-// still pending, or dead-lettered.
+// still pending, or dead-lettered. It counts what its own workers do: a worker
+// of another process in the same group or on the same consumer is invisible
+// to it, and the ticks that worker takes show up as unknown, never as lost.
 type Pool struct {
 	connect Connect
 	opts    PoolOptions
@@ -94,9 +96,11 @@ type Killed struct {
 	Name string `json:"name"`
 	Kind Kind   `json:"kind"`
 	// Held is, for a core worker, the ticks it had received and not finished:
-	// lost with it (exact when none was still on the wire). A JetStream worker's
-	// unacked ticks are not lost, so Held is 0: they stay in the stream, and the
-	// server redelivers them once AckWait has passed.
+	// lost with it (exact when none was still on the wire). For a JetStream
+	// worker it is the unacked ticks it abandoned: the one in its job, and
+	// those pulled ahead as far as it saw them. None of them is lost: they
+	// stay in the stream, and the server redelivers them once AckWait has
+	// passed.
 	Held uint64 `json:"held"`
 }
 
@@ -104,7 +108,9 @@ type Killed struct {
 // (called with the worker's name), plus the pool's own connection for its
 // bookkeeping and the dead-letter handler. ctx bounds the start only; the
 // pool runs until Close. Create the streams first (SetupStreams) when the pool
-// has JetStream workers.
+// has JetStream workers, and start the feed after the pool: the core account
+// begins once every worker has joined, and whatever TICKWORK holds by then
+// counts as backlog, not as published.
 func StartPool(ctx context.Context, connect Connect, opts *PoolOptions) (_ *Pool, err error) {
 	var o PoolOptions
 	if opts != nil {
@@ -132,7 +138,7 @@ func StartPool(ctx context.Context, connect Connect, opts *PoolOptions) (_ *Pool
 	}
 	defer func() {
 		if err != nil {
-			p.Close()
+			p.Close(ctx)
 		}
 	}()
 	if p.ctl, err = connect("queue-pool"); err != nil {
@@ -180,26 +186,39 @@ func StartPool(ctx context.Context, connect Connect, opts *PoolOptions) (_ *Pool
 }
 
 // beginAccount starts the core ledger once every worker has joined the group.
-// Each worker's subscribe was confirmed by a round trip; this round trip on
-// the pool's connection comes after them all, so every tick the server sends
-// the auditor after it was sent while the whole group listened. The barrier
-// then runs begin on the auditor's goroutine after the ticks that came before.
+// Each worker's subscribe was confirmed by a round trip; the round trip of
+// afterAuditor comes after them all, so every tick the server sends the
+// auditor after it was sent while the whole group listened.
 func (p *Pool) beginAccount(ctx context.Context) error {
-	if err := p.ctl.Flush(); err != nil {
-		return fmt.Errorf("natsqueue: pool: flush: %w", err)
+	if err := p.afterAuditor(ctx, func() { p.core.begin(time.Now()) }); err != nil {
+		return fmt.Errorf("natsqueue: pool: begin the account: %w", err)
 	}
-	begun := make(chan struct{})
+	return nil
+}
+
+// afterAuditor runs fn on the auditor's goroutine once the auditor has
+// handled every tick the server sent it before now: a round trip on the
+// pool's connection (the server answers it after whatever it had queued for
+// the auditor), then a barrier behind the ticks the client still holds. It
+// returns when fn has run, or after auditorWait at most.
+func (p *Pool) afterAuditor(ctx context.Context, fn func()) error {
+	ctx, cancel := context.WithTimeout(ctx, auditorWait) // FlushWithContext wants a deadline
+	defer cancel()
+	if err := p.ctl.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	ran := make(chan struct{})
 	if err := p.ctl.Barrier(func() {
-		p.core.begin(time.Now())
-		close(begun)
+		fn()
+		close(ran)
 	}); err != nil {
-		return fmt.Errorf("natsqueue: pool: barrier: %w", err)
+		return fmt.Errorf("barrier: %w", err)
 	}
 	select {
-	case <-begun:
+	case <-ran:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("natsqueue: pool: begin the account: %w", ctx.Err())
+		return ctx.Err()
 	}
 }
 
@@ -357,23 +376,25 @@ func (p *Pool) holding(name string) bool {
 
 // Close stops every live worker gracefully, the dead-letter handler and the
 // pool's connection. Unlike Kill, a stop lets each worker finish (and ack) what
-// it holds.
-func (p *Pool) Close() {
+// it holds, but only until ctx ends: then the rest is abandoned, as in a kill,
+// and Close returns. Give ctx a deadline; the lab passes what is left of its
+// shutdown grace.
+func (p *Pool) Close(ctx context.Context) {
+	if p.cancel != nil {
+		p.cancel() // the dead-letter handler ends while the workers finish
+	}
 	var wg sync.WaitGroup
 	for _, s := range p.slots {
 		wg.Go(func() {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			if s.live != nil {
-				s.live.stop(stopTimeout)
+				s.live.stop(ctx)
 				s.live = nil
 			}
 		})
 	}
 	wg.Wait()
-	if p.cancel != nil {
-		p.cancel()
-	}
 	p.wg.Wait()
 	if p.ctl != nil {
 		p.ctl.Close()
@@ -393,12 +414,12 @@ type Snapshot struct {
 type JetStreamTotals struct {
 	Published    uint64 `json:"published"`     // messages TICKWORK stored since the pool started
 	Backlog      uint64 `json:"backlog"`       // messages TICKWORK already held when the pool started
-	Processed    uint64 `json:"processed"`     // distinct messages processed
+	Processed    uint64 `json:"processed"`     // distinct messages this pool's workers processed
 	Duplicates   uint64 `json:"duplicates"`    // processed again: a redelivery after the job was done
 	Redelivered  uint64 `json:"redelivered"`   // deliveries with NumDelivered > 1
 	Pending      uint64 `json:"pending"`       // waiting for a worker, or with one and unacked
 	Unacked      uint64 `json:"unacked"`       // of the pending: delivered, ack awaited (NumAckPending)
-	DeadLettered uint64 `json:"dead_lettered"` // moved to work.dead after MaxDeliver
+	DeadLettered uint64 `json:"dead_lettered"` // moved to work.dead after MaxDeliver by this pool's handler
 	InStream     uint64 `json:"in_stream"`     // messages in TICKWORK now
 	AckWaitMs    int64  `json:"ack_wait_ms"`
 }
@@ -415,7 +436,15 @@ func (p *Pool) Snapshot(ctx context.Context) Snapshot {
 			snap.Error = err.Error()
 		}
 	}
+	// Then the auditor catches up: every tick the stream has stored, or a
+	// worker has finished, was sent to the auditor too, and is now counted as
+	// published. Failing that (a closing pool), the core figures are a moment
+	// behind, which settling tolerates.
+	if err := p.afterAuditor(ctx, func() {}); err != nil {
+		p.log.Debug("queue pool: snapshot: auditor did not catch up", "err", err)
+	}
 	watermark := uint64(noWatermark)
+	var dropped, lostByWorkers uint64
 	for _, s := range p.slots {
 		s.mu.Lock()
 		ws := s.c.stats(s.name, s.kind, s.live)
@@ -429,14 +458,14 @@ func (p *Pool) Snapshot(ctx context.Context) Snapshot {
 		s.mu.Unlock()
 		snap.Workers = append(snap.Workers, ws)
 		if s.kind == Core {
-			snap.Core.Dropped += ws.Dropped
+			dropped += ws.Dropped
+			lostByWorkers += ws.Lost + ws.Dropped
 		}
 		snap.JetStream.Redelivered += ws.Redelivered
 	}
 	p.core.settle(time.Now(), watermark)
-	dropped := snap.Core.Dropped
-	snap.Core = p.core.totals()
-	snap.Core.Dropped = dropped
+	snap.Core = p.core.totals(lostByWorkers)
+	snap.Core.Dropped = min(dropped, snap.Core.Lost)
 
 	snap.JetStream.Processed, snap.JetStream.Duplicates = p.js.counts()
 	snap.JetStream.DeadLettered = p.deadLettered.Load()

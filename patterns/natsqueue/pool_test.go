@@ -46,15 +46,15 @@ func TestKillReviveLeavesNothing(t *testing.T) {
 	snap := waitSnapshot(t, p, "everything settled", func(s Snapshot) bool {
 		return s.Core.InFlight == 0 && s.JetStream.Processed == 71 && s.JetStream.Pending == 0 // 1 from before the pool
 	})
-	if c := snap.Core; c.Processed+c.Lost != 70 {
-		t.Errorf("got core %+v, want processed + lost = 70", c)
+	if c := snap.Core; c.Processed+c.Lost+c.Unknown != 70 {
+		t.Errorf("got core %+v, want processed + lost + unknown = 70", c)
 	}
 	for _, name := range []string{"core-1", "js-1"} {
 		if w := workerStats(snap, name); !w.Alive || w.Restarts != 3 {
 			t.Errorf("got %+v, want alive after 3 restarts", w)
 		}
 	}
-	p.Close()
+	closePool(t, p)
 	goleak.VerifyNone(t, ignore)
 }
 
@@ -102,7 +102,7 @@ func TestSnapshotJSON(t *testing.T) {
 	for _, key := range []string{
 		`"workers":[{"name":"core-1","kind":"core","alive":true,"restarts":0,"processed":3,`,
 		`"redelivered":`, `"dropped":`, `"lost":`, `"pending":`,
-		`"core":{"published":3,"processed":3,"lost":0,"in_flight":0,`,
+		`"core":{"published":3,"processed":3,"lost":0,"unknown":0,"in_flight":0,`,
 		`"jetstream":{"published":3,"backlog":0,"processed":3,`, `"dead_lettered":0`, `"ack_wait_ms":500`,
 		`"publisher":{"published":3,"acked":3,"failed":0,"skipped":0,"pending":0}`,
 	} {
@@ -130,5 +130,5 @@ func TestStartPoolNeedsStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Close()
+	closePool(t, p)
 }

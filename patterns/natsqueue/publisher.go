@@ -163,8 +163,8 @@ func (p *Publisher) onError(_ jetstream.JetStream, _ *nats.Msg, err error) {
 
 // fail logs the first failure of an episode; the counters tell the rest.
 func (p *Publisher) fail(what string, err error) {
-	if errors.Is(err, nats.ErrConnectionClosed) {
-		return // shutting down
+	if errors.Is(err, nats.ErrConnectionClosed) || p.js.Conn().IsClosed() {
+		return // shutting down: acks still awaited time out a while later
 	}
 	if p.failing.CompareAndSwap(false, true) {
 		p.log.Warn("queue publisher: ticks not stored in "+StreamName, "what", what, "err", err)

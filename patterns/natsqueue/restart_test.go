@@ -71,12 +71,14 @@ func TestRestartKeepsUnackedWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	defer closePool(t, p)
 	snap := waitSnapshot(t, p, "the stored ticks processed", func(s Snapshot) bool {
 		return s.JetStream.Processed == n && s.JetStream.InStream == 0 && s.JetStream.Pending == 0
 	})
-	if j := snap.JetStream; j.Backlog != n || j.Published != 0 || j.Duplicates != 0 {
-		t.Errorf("got jetstream %+v, want a backlog of %d, nothing new published, no duplicates", j, n)
+	// At-least-once: a tick may be done twice (its ack outran by AckWait on a
+	// busy machine), but only after a redelivery.
+	if j := snap.JetStream; j.Backlog != n || j.Published != 0 || j.Duplicates > j.Redelivered {
+		t.Errorf("got jetstream %+v, want a backlog of %d, nothing new published, no duplicate without a redelivery", j, n)
 	}
 }
 

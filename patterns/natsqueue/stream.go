@@ -103,15 +103,19 @@ func SetupStreams(ctx context.Context, nc *nats.Conn, opts *StreamOptions) error
 // workStream is TICKWORK. Every limit is a choice about what happens when no
 // worker keeps up:
 //   - WorkQueuePolicy: a message is deleted as soon as a worker acks it, and
-//     only one consumer may take each message.
-//   - MaxMsgs 100,000 (83 minutes of the default 20 ticks/s) and MaxBytes 64 MiB
-//     (a tick is under 100 bytes; the cap is for whatever else lands on the
-//     subject) bound the disk a lab without workers uses.
-//   - DiscardNew: when full, the stream refuses new ticks, and the publisher
-//     counts each refusal, rather than quietly deleting the oldest work not yet
-//     done, as DiscardOld would.
+//     no two consumers may take the same message (their filters must not
+//     overlap; this stream has the one consumer "workers").
 //   - MaxAge 1h: a tick an hour old is worthless work. Expiry is the one way a
-//     message leaves without a worker or the dead-letter path seeing it.
+//     message leaves without a worker or the dead-letter path seeing it. At
+//     the default 20 ticks/s it is the limit a lab without workers reaches
+//     first, at 72,000 ticks.
+//   - MaxMsgs 100,000 and MaxBytes 64 MiB bound the disk at higher rates
+//     (above 27 ticks/s, an hour holds more than 100,000 ticks) and whatever
+//     else lands on the subject: a tick with its epoch header takes about
+//     150 bytes, so MaxMsgs is the one that binds for ticks.
+//   - DiscardNew: when full, the stream refuses new ticks, and the publisher
+//     counts each refusal as failed, rather than quietly deleting the oldest
+//     work not yet done, as DiscardOld would.
 //   - MaxMsgSize 4 KiB: room for any tick, none for a runaway publisher.
 func workStream(o StreamOptions) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
@@ -130,8 +134,10 @@ func workStream(o StreamOptions) jetstream.StreamConfig {
 }
 
 // workConsumer is the durable pull consumer "workers". Explicit acks are what
-// make redelivery possible; a work queue requires them. The small AckWait and
-// MaxAckPending make a dead worker's messages come back within seconds.
+// make redelivery possible; a work queue requires them, and DeliverAll. The
+// short AckWait brings a dead worker's messages back within seconds; the small
+// MaxAckPending caps how many messages can be out with workers at all, so a
+// dead worker can strand only a few of them for that long.
 func workConsumer(o StreamOptions) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       ConsumerName,

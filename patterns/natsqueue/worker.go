@@ -89,7 +89,7 @@ type counters struct {
 	poison      atomic.Uint64 // messages that were not ticks
 	ackErrors   atomic.Uint64 // JetStream: acks the server did not confirm (the tick may come back)
 	dropped     atomic.Uint64 // core: dropped by the client as a slow consumer, in ended lives
-	lost        atomic.Uint64 // core: ticks a worker held when it was killed
+	lost        atomic.Uint64 // core: ticks a worker held when it was killed, or left when its stop ran out of time
 	restarts    atomic.Uint64
 }
 
@@ -118,6 +118,7 @@ type worker struct {
 
 	lastStarted atomic.Uint64 // core: seq of the newest tick handed to the handler
 	finished    atomic.Uint64 // core: messages this life finished (processed or poison)
+	abandoned   atomic.Uint64 // jobs cut off mid-way by kill (or a stop past its deadline)
 	inJob       atomic.Bool
 }
 
@@ -202,11 +203,16 @@ func (w *worker) handleCore(m *nats.Msg) {
 	w.log.Debug("queue worker: processed", "seq", t.Seq, "symbol", t.Symbol)
 }
 
-// work runs the job unless the worker has been killed.
+// work runs the job unless the worker has been killed. It returns false, and
+// counts the job as abandoned, when the kill came first or cut the job short.
 func (w *worker) work(t shared.Tick, epoch string) bool {
 	w.inJob.Store(true)
 	defer w.inJob.Store(false)
-	return w.job.run(t, epoch, w.quit)
+	if !w.job.run(t, epoch, w.quit) {
+		w.abandoned.Add(1)
+		return false
+	}
+	return true
 }
 
 // holding reports whether the worker has work in hand: a core worker a tick
@@ -239,37 +245,55 @@ func (w *worker) droppedNow() uint64 {
 }
 
 // kill ends this life the way a crash would: the job in hand is abandoned
-// and the connection closed at once, with no drain and no goodbye. It
-// returns, for a core worker, how many ticks the worker had received and not
-// finished: they are lost. A JetStream worker's unacked ticks still belong to
-// the stream, which redelivers them after AckWait.
+// and the connection closed at once, with no drain and no goodbye. It returns
+// what the worker held. For a core worker, that is every tick it had received
+// and not finished: they are lost. For a JetStream worker, it is the ticks its
+// handler abandoned: the one in its job, and any pulled ahead that the client
+// still handed over as the consumer stopped (PullMaxMessages bounds those; one
+// the client dropped instead is not counted). None of those is lost: they
+// still belong to the stream, which redelivers them after AckWait.
+//
+// The connection closes before the job is told to quit: a worker that quit
+// first would race through its prefetched ticks, abandoning each at once, and
+// its consumer would pull more, which no crashed worker does.
 func (w *worker) kill() (held uint64) {
-	close(w.quit)
-	dropped := w.droppedNow()
+	dropped := w.droppedNow() // unreadable once the connection has closed
 	w.nc.Close()
+	close(w.quit)
 	if w.cc != nil {
 		w.cc.Stop() // the connection is gone; this only ends the consumer's own goroutines sooner
 	}
 	<-w.exited
 	w.c.dropped.Add(dropped)
 	if w.kind == Core {
-		// Everything the connection received went to the handler, or waited in
-		// the client's queue, or was dropped there. What the handler did not
-		// finish, and NATS did not already count as dropped, was in hand.
-		received := w.nc.Stats().InMsgs
-		if done := w.finished.Load() + dropped; received > done {
-			held = received - done
-		}
+		held = w.unfinished(dropped)
 		w.c.lost.Add(held)
+	} else {
+		held = w.abandoned.Load()
 	}
 	w.log.Info("queue worker killed", "held", held)
 	return held
 }
 
+// unfinished counts, once a core worker's connection is closed, the ticks it
+// received and did not finish. Everything the connection received went to the
+// handler, or waited in the client's queue, or was dropped there; what the
+// handler did not finish, and NATS did not count as dropped, was in hand.
+// Only a worker with a connection of its own can count so: InMsgs counts
+// every message of the connection.
+func (w *worker) unfinished(dropped uint64) uint64 {
+	received := w.nc.Stats().InMsgs
+	if done := w.finished.Load() + dropped; received > done {
+		return received - done
+	}
+	return 0
+}
+
 // stop ends this life gracefully: the worker stops taking new ticks, finishes
 // those it already has (acking them, for JetStream), and leaves. Whatever is
-// not finished within timeout is abandoned as in kill.
-func (w *worker) stop(timeout time.Duration) {
+// not finished when ctx ends is abandoned as in kill: a core worker's ticks
+// are then lost, a JetStream worker's come back to the others after AckWait.
+func (w *worker) stop(ctx context.Context) {
 	dropped := w.droppedNow() // unreadable once the subscription has closed
 	var err error
 	if w.kind == Core {
@@ -278,13 +302,11 @@ func (w *worker) stop(timeout time.Duration) {
 		w.cc.Drain()
 	}
 	if err == nil {
-		timer := time.NewTimer(timeout)
 		select {
 		case <-w.exited:
-		case <-timer.C:
-			w.log.Info("queue worker: drain timed out, abandoning the rest", "timeout", timeout)
+		case <-ctx.Done():
+			w.log.Info("queue worker: stop ran out of time, abandoning the rest", "err", ctx.Err())
 		}
-		timer.Stop()
 	}
 	close(w.quit)
 	if w.ownsConn {
@@ -296,6 +318,12 @@ func (w *worker) stop(timeout time.Duration) {
 	}
 	<-w.exited
 	w.c.dropped.Add(dropped)
+	if w.kind == Core && w.ownsConn {
+		if held := w.unfinished(dropped); held > 0 {
+			w.c.lost.Add(held)
+			w.log.Info("queue worker: ticks abandoned at stop", "lost", held)
+		}
+	}
 	w.log.Info("queue worker stopped")
 }
 
@@ -337,12 +365,17 @@ type WorkerStats struct {
 	Poison      uint64 `json:"poison"`      // messages that were not ticks (JetStream: Nak'ed)
 	AckErrors   uint64 `json:"ack_errors"`  // JetStream: acks the server did not confirm: if lost, the tick is done again
 	Dropped     uint64 `json:"dropped"`     // core: ticks its client dropped as a slow consumer (sub.Dropped)
-	Lost        uint64 `json:"lost"`        // core: ticks it held when it was killed
+	Lost        uint64 `json:"lost"`        // core: ticks it held when it was killed (or could not finish in a stop's time)
 	Pending     int    `json:"pending"`     // now: core ticks in hand and queued; JetStream 1 while in a job
 }
 
+// stopTimeout bounds RunWorker's graceful stop: the worker's backlog is
+// abandoned after it.
+const stopTimeout = 5 * time.Second
+
 // RunWorker runs one worker of the given kind on nc until ctx ends, then stops
-// it gracefully and returns nil. It is a worker as its own process, for
+// it gracefully (it finishes, and acks, what it holds, for at most 5 s) and
+// returns nil. It is a worker as its own process, for
 // `commlab worker --kind core|jetstream`; nc belongs to the caller and stays
 // open. A JetStream worker retries until it can attach to the consumer, so
 // workers may start before the broker is ready or the lab has set up the
@@ -384,7 +417,9 @@ func RunWorker(ctx context.Context, nc *nats.Conn, kind Kind, name string, opts 
 	for {
 		select {
 		case <-ctx.Done():
-			w.stop(5 * time.Second)
+			stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+			w.stop(stopCtx)
+			cancel()
 			logStats(log, c.stats(name, kind, nil))
 			return nil
 		case <-closed:
