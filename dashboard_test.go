@@ -133,6 +133,18 @@ func TestDashboard(t *testing.T) {
 		waitJS(t, ctx, "the header shows rate 100", 10*time.Second, `document.getElementById('feed-rate').textContent === '100 ticks/s'`)
 	})
 
+	// The picture for the README: every panel with ten seconds of charts
+	// behind it at 100 ticks/s, before any fault is injected.
+	t.Run("screenshot", func(t *testing.T) {
+		seq, _ := readPanels(t, ctx)["sse"].fig("seq")
+		waitPanels(t, ctx, "ten seconds more of ticks", 20*time.Second, func(ps map[string]panelView) bool {
+			s, _ := ps["sse"].fig("seq")
+			return s > seq+1000
+		})
+		wide, _ := screenshotPaths(t)
+		saveScreenshot(t, ctx, wide, 1280, 900)
+	})
+
 	// Drop each streaming connection (and the held long poll): the client
 	// reconnects, resumes after its last seq, and no tick goes missing.
 	for _, name := range []string{"sse", "ws", "longpoll"} {
@@ -152,6 +164,29 @@ func TestDashboard(t *testing.T) {
 			}
 			if dups, _ := after.fig("dups"); dups != 0 {
 				t.Errorf("%s: %v dups after the drop, want 0", name, dups)
+			}
+		})
+	}
+
+	// Make the SSE and WebSocket connections slow at the socket: the server
+	// cuts each one off when its queue is full, counts it, and the client
+	// reconnects and resumes with no gap.
+	for _, name := range []string{"sse", "ws"} {
+		t.Run("slow "+name, func(t *testing.T) {
+			before := readPanels(t, ctx)[name]
+			reconnects, _ := before.fig("reconnects")
+			cutBefore := slowDisconnects(t, url, name)
+			click(t, ctx, fmt.Sprintf(`.panel[data-pattern=%q] [data-action="slow"]`, name))
+			after := waitPanels(t, ctx, name+" is cut off, reconnects and moves on", 30*time.Second, func(ps map[string]panelView) bool {
+				p := ps[name]
+				r, _ := p.fig("reconnects")
+				return p.State == "live" && r > reconnects
+			})[name]
+			if cut := slowDisconnects(t, url, name); cut <= cutBefore {
+				t.Errorf("%s: the server counted %v slow-client disconnects, %v before: want more", name, cut, cutBefore)
+			}
+			if gaps, _ := after.fig("gaps"); gaps != 0 {
+				t.Errorf("%s: %v gaps after the slow connection was cut off, want 0", name, gaps)
 			}
 		})
 	}
@@ -205,23 +240,31 @@ func TestDashboard(t *testing.T) {
 		const redelivered = `Number([...document.querySelectorAll('.panel[data-pattern="queue"] .kv')].find((k) => k.querySelector('h3')?.textContent === 'jetstream')` +
 			`?.querySelector('dl').textContent.match(/redelivered([\d,]+)/)?.[1].replaceAll(',', '') ?? NaN)`
 		before := evaluate[float64](t, ctx, redelivered)
-		for _, worker := range []string{"core-1", "js-1"} {
-			button := fmt.Sprintf(`.panel[data-pattern="queue"] button[data-worker=%q]`, worker)
-			click(t, ctx, button)
-			waitJS(t, ctx, worker+" shows dead", 5*time.Second, fmt.Sprintf(`document.querySelector(%q)?.dataset.do === 'revive'`, button))
+		if before != before { // NaN: the panel does not show the figure
+			t.Fatal("the queue panel shows no JetStream redelivered count")
 		}
+		// A worker killed between two jobs holds nothing to redeliver: the
+		// panel's hint says what it held. Revive it and try again until a
+		// kill catches one at work.
+		for attempt := 1; ; attempt++ {
+			held := killWorker(t, ctx, "js-1")
+			if held > 0 {
+				break
+			}
+			if attempt == 20 {
+				t.Fatal("js-1 held no unacked tick at any of 20 kills")
+			}
+			reviveWorker(t, ctx, "js-1")
+		}
+		killWorker(t, ctx, "core-1")
 		waitJS(t, ctx, "JetStream redelivers the dead worker's ticks", 20*time.Second, fmt.Sprintf(`%s > %v`, redelivered, before))
 		saveScreenshot(t, ctx, siblingPath(t, "queue"), 1280, 900)
-		for _, worker := range []string{"core-1", "js-1"} {
-			button := fmt.Sprintf(`.panel[data-pattern="queue"] button[data-worker=%q]`, worker)
-			click(t, ctx, button)
-			waitJS(t, ctx, worker+" is alive again", 5*time.Second, fmt.Sprintf(`document.querySelector(%q)?.dataset.do === 'kill'`, button))
-		}
+		reviveWorker(t, ctx, "core-1")
+		reviveWorker(t, ctx, "js-1")
 	})
 
-	t.Run("screenshots", func(t *testing.T) {
-		wide, narrow := screenshotPaths(t)
-		saveScreenshot(t, ctx, wide, 1280, 900)
+	t.Run("narrow screenshot", func(t *testing.T) {
+		_, narrow := screenshotPaths(t)
 		saveScreenshot(t, ctx, narrow, 420, 900)
 		if overflow := evaluate[int](t, ctx, `document.documentElement.scrollWidth - window.innerWidth`); overflow > 0 {
 			t.Errorf("at 420 px wide the page scrolls sideways by %d px", overflow)
@@ -375,6 +418,41 @@ func screenshotPaths(t *testing.T) (wide, narrow string) {
 	}
 	ext := filepath.Ext(wide)
 	return wide, strings.TrimSuffix(wide, ext) + "-narrow" + ext
+}
+
+// killWorker clicks a queue worker's kill button, waits for the panel to show
+// it dead, and returns how many ticks the panel's hint says it held.
+func killWorker(t *testing.T, ctx context.Context, worker string) int {
+	t.Helper()
+	button := fmt.Sprintf(`.panel[data-pattern="queue"] button[data-worker=%q]`, worker)
+	click(t, ctx, button)
+	waitJS(t, ctx, worker+" shows dead", 5*time.Second, fmt.Sprintf(`document.querySelector(%q)?.dataset.do === 'revive'`, button))
+	hint := fmt.Sprintf(`document.querySelector('.panel[data-pattern="queue"] .hint').textContent.match(/killed %s: the (\d+) ticks/)`, worker)
+	waitJS(t, ctx, "the hint says what "+worker+" held", 5*time.Second, hint+` !== null`)
+	return evaluate[int](t, ctx, `Number(`+hint+`[1])`)
+}
+
+func reviveWorker(t *testing.T, ctx context.Context, worker string) {
+	t.Helper()
+	button := fmt.Sprintf(`.panel[data-pattern="queue"] button[data-worker=%q]`, worker)
+	click(t, ctx, button)
+	waitJS(t, ctx, worker+" is alive again", 5*time.Second, fmt.Sprintf(`document.querySelector(%q)?.dataset.do === 'kill'`, button))
+}
+
+// slowDisconnects is the server's count of the pattern's clients cut off for
+// being too slow, from /api/stats.
+func slowDisconnects(t *testing.T, url, pattern string) float64 {
+	t.Helper()
+	_, _, body := get(t, url+"/api/stats")
+	var stats struct {
+		Patterns map[string]struct {
+			SlowDisconnects float64 `json:"slow_disconnects"`
+		} `json:"patterns"`
+	}
+	if err := json.Unmarshal(body, &stats); err != nil {
+		t.Fatal(err)
+	}
+	return stats.Patterns[pattern].SlowDisconnects
 }
 
 // siblingPath is where a screenshot named name goes: beside the main one.

@@ -37,13 +37,14 @@ type lab struct {
 	ws       *websocket.Server // tracks its hijacked connections, which Shutdown does not
 	workPub  *natsqueue.Publisher
 	queue    *natsqueue.Pool // the in-process queue workers, core and JetStream
+	faults   *faults         // the dashboard's own connections, to slow on request
 }
 
 // startLab starts the broker, the feed's and the gateway's NATS connections and
 // the HTTP listener. Listening here, before anything is served, means a busy port
 // is reported at once and tests can ask for port 0 and read the real one.
 func startLab(cfg *config, log *slog.Logger) (_ *lab, err error) {
-	l := &lab{cfg: cfg, log: log, metrics: shared.NewMetrics()}
+	l := &lab{cfg: cfg, log: log, metrics: shared.NewMetrics(), faults: newFaults()}
 	defer func() {
 		if err != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownGrace)

@@ -24,17 +24,17 @@ func (l *lab) routes() http.Handler {
 
 	// The patterns. Each one bounds its own writes and counts its own bytes.
 	mux.Handle("/api/poll", polling.Handler(l.gateway, m.Pattern("poll"), m.Pattern("longpoll"), l.log))
-	mux.Handle("/api/sse", sse.Handler(l.gateway, m.Pattern("sse"), l.log, &sse.Options{
+	mux.Handle("/api/sse", l.faults.track("sse", sse.Handler(l.gateway, m.Pattern("sse"), l.log, &sse.Options{
 		Heartbeat: l.cfg.sseHeartbeat,
 		QueueLen:  l.cfg.queueLen,
-	}))
+	})))
 	l.ws = websocket.Handler(l.gateway, m.Pattern("ws"), l.log, &websocket.Options{
 		OriginPatterns: l.cfg.allowOrigins,
 		PingInterval:   l.cfg.wsPing,
 		QueueLen:       l.cfg.queueLen,
 		Symbols:        l.feed.Symbols(),
 	})
-	mux.Handle("/api/ws", l.ws)
+	mux.Handle("/api/ws", l.faults.track("ws", l.ws))
 
 	// The lab's own endpoints and the dashboard: short answers.
 	mux.Handle("/api/info", short(api, http.MethodGet, l.handleInfo()))
@@ -43,6 +43,7 @@ func (l *lab) routes() http.Handler {
 	mux.Handle("/api/queue/kill", short(api, http.MethodPost, l.handleQueue("kill")))
 	mux.Handle("/api/queue/revive", short(api, http.MethodPost, l.handleQueue("revive")))
 	mux.Handle("/api/wire", short(api, http.MethodGet, l.handleWire()))
+	mux.Handle("/api/fault/slow", short(api, http.MethodPost, l.handleSlow()))
 	mux.Handle("/healthz", short(api, http.MethodGet, l.handleHealthz()))
 	mux.Handle("/metrics", short(api, http.MethodGet, promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})))
 	mux.Handle("/api/", short(api, "", l.handleNotFound()))

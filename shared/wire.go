@@ -28,9 +28,13 @@ func (l CountingListener) Accept() (net.Conn, error) {
 type countingConn struct {
 	net.Conn
 	written atomic.Pointer[atomic.Uint64] // the counter of the pattern this conn serves now
+	delay   atomic.Int64                  // added to every write: a slow link (see Throttle)
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
+	if d := c.delay.Load(); d > 0 {
+		time.Sleep(time.Duration(d)) // the write blocks, as one to a congested link does
+	}
 	n, err := c.Conn.Write(p)
 	if ctr := c.written.Load(); ctr != nil {
 		ctr.Add(uint64(n))
@@ -52,6 +56,19 @@ func CountWritesAs(r *http.Request, ctr *atomic.Uint64) {
 	if c, ok := r.Context().Value(connKey{}).(*countingConn); ok {
 		c.written.Store(ctr)
 	}
+}
+
+// Throttle returns a function that makes every later write on the request's
+// connection take d longer, as if the link to the client were congested or
+// the client read slowly: the server's own writes block, its queues fill, and
+// its defences against slow clients must act. The dashboard uses it to slow a
+// learner's own connection. ok is false without a CountingListener.
+func Throttle(r *http.Request) (slow func(d time.Duration), ok bool) {
+	c, ok := r.Context().Value(connKey{}).(*countingConn)
+	if !ok {
+		return nil, false
+	}
+	return func(d time.Duration) { c.delay.Store(int64(d)) }, true
 }
 
 // ClientStats counts what a pattern client sees, for demos, tests and the bench.

@@ -39,11 +39,13 @@ const HTTP_PANELS = [
     id: 'sse', title: 'Server-sent events',
     how: 'One <code>GET /api/sse</code> answer that never ends; resumes with <code>Last-Event-ID</code>.',
     start: sse,
+    slowable: true,
   },
   {
     id: 'ws', title: 'WebSocket',
     how: 'One upgraded connection, one frame per tick; resumes with <code>/api/ws?since=N</code>.',
     start: ws,
+    slowable: true,
   },
 ];
 const PUBSUB = {

@@ -2,6 +2,11 @@
 // accounts for every seq, a jittered Backoff between reconnects, and the
 // counters a client keeps (ClientStats).
 
+// clientID names this tab's streams (?client=ID), so that the dashboard's fault
+// controls (POST /api/fault/slow) reach this tab's connections and no one else's.
+export const clientID = [...crypto.getRandomValues(new Uint8Array(8))]
+  .map((b) => b.toString(16).padStart(2, '0')).join('');
+
 // newStats returns a client's counters; the pattern clients add to them and
 // the dashboard reads them.
 export function newStats() {

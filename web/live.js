@@ -2,7 +2,7 @@
 // and shows what it receives: a Meter measures, a Panel shows, and the
 // server's counters for the same pattern fill in what the browser cannot see.
 
-import { newStats } from './client.js';
+import { clientID, newStats } from './client.js';
 import { bytes, count, ms, rate } from './format.js';
 import { Meter } from './meter.js';
 import { Panel } from './panel.js';
@@ -24,6 +24,7 @@ export class LivePanel {
     this.dropButton = this.panel.on('drop', () => this.drop());
     this.panel.on('pause', () => (this.paused ? this.resume() : this.pause()));
     this.panel.on('wire', () => { showWire(spec.id, spec.title); });
+    if (spec.slowable) this.panel.on('slow', () => { this.slow(); });
     this.open(0);
   }
 
@@ -35,12 +36,29 @@ export class LivePanel {
     const onState = (state, detail = '') => {
       if (this.token === token) this.state = [state, detail];
     };
-    this.client = this.spec.start((tick) => this.meter.add(tick), { stats: this.stats, since, onState });
+    this.client = this.spec.start((tick) => this.meter.add(tick), { stats: this.stats, since, client: clientID, onState });
   }
 
   drop() {
     if (!this.client.drop()) this.panel.hint('nothing to drop: no request or connection is open right now');
     return undefined;
+  }
+
+  // slow asks the server to slow this tab's connection down at the socket
+  // (POST /api/fault/slow): its writes block, the connection's queue fills,
+  // and the server cuts it off. The client reconnects and resumes; the new
+  // connection is fast again, and gaps stay 0.
+  async slow() {
+    try {
+      const resp = await fetch(`api/fault/slow?pattern=${this.spec.id}&client=${clientID}`, { method: 'POST' });
+      const body = await resp.json();
+      if (!resp.ok) throw new Error(body.error);
+      const rate = this.server.latest?.rate ?? 0;
+      const fill = rate > 4 ? `, full in about ${Math.ceil(body.queue / (rate - 1000 / body.write_delay_ms))} s at ${rate} ticks/s` : ': raise the feed rate to fill it';
+      this.panel.hint(`slowed: ${1000 / body.write_delay_ms} writes/s; its queue holds ${body.queue} ticks${fill}`, 15000);
+    } catch (err) {
+      this.panel.hint(`slow: ${err.message}`);
+    }
   }
 
   // pause closes the client; resume opens a new one after the last seq seen,

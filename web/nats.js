@@ -89,7 +89,7 @@ export class QueuePanel {
       // A core worker's unfinished ticks die with it; JetStream keeps them.
       const fate = body.kind === 'core'
         ? `the ${body.held} ticks it held are lost`
-        : 'its unacked ticks go to the others after AckWait';
+        : `the ${body.held} ticks it held unacked go to the others after AckWait`;
       this.panel.hint(action === 'kill' ? `killed ${worker}: ${fate}` : `revived ${worker}`);
       await this.server.refresh();
       this.everySecond();

@@ -93,10 +93,10 @@ export class Panel {
   }
 
   // hint shows a short note beside the buttons for a few seconds.
-  hint(text) {
+  hint(text, ms = 4000) {
     const el = this.root.querySelector('.hint');
     el.textContent = text;
     clearTimeout(this.hintTimer);
-    this.hintTimer = setTimeout(() => { el.textContent = ''; }, 4000);
+    this.hintTimer = setTimeout(() => { el.textContent = ''; }, ms);
   }
 }

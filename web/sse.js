@@ -12,8 +12,9 @@
 import { Backoff, Tracker, isTick, parseJSON } from './client.js';
 
 // subscribe calls fn(tick) for each new tick, in seq order, once per seq, until
-// close(). opts: stats (counters), since (resume after), onState(state, detail).
-export function subscribe(fn, { stats, since = 0, onState }) {
+// close(). opts: stats (counters), since (resume after), client (this tab's
+// ID, for the fault controls), onState(state, detail).
+export function subscribe(fn, { stats, since = 0, client = '', onState }) {
   const tracker = new Tracker(since, stats);
   const backoff = new Backoff(100, 5000);
   let placed = since > 0; // we have a place to resume from, even when it is 0
@@ -23,7 +24,10 @@ export function subscribe(fn, { stats, since = 0, onState }) {
 
   function connect() {
     retry = null;
-    const url = placed ? `api/sse?since=${tracker.last}` : 'api/sse';
+    const query = new URLSearchParams();
+    if (client !== '') query.set('client', client);
+    if (placed) query.set('since', tracker.last);
+    const url = query.size > 0 ? `api/sse?${query}` : 'api/sse';
     stats.requests++;
     source = new EventSource(url);
     source.onopen = () => {

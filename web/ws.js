@@ -14,8 +14,9 @@ import { Backoff, Tracker, isTick, parseJSON } from './client.js';
 const PERMANENT = new Set([1003, 1007, 1008, 1009]);
 
 // subscribe calls fn(tick) for each new tick, in seq order, once per seq, until
-// close(). opts: stats (counters), since (resume after), onState(state, detail).
-export function subscribe(fn, { stats, since = 0, onState }) {
+// close(). opts: stats (counters), since (resume after), client (this tab's
+// ID, for the fault controls), onState(state, detail).
+export function subscribe(fn, { stats, since = 0, client = '', onState }) {
   const tracker = new Tracker(since, stats);
   const backoff = new Backoff(100, 5000);
   let placed = since > 0; // we have a place to resume from, even when it is 0
@@ -28,6 +29,7 @@ export function subscribe(fn, { stats, since = 0, onState }) {
     retry = null;
     const url = new URL('api/ws', location.href);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    if (client !== '') url.searchParams.set('client', client);
     if (placed) url.searchParams.set('since', tracker.last);
     stats.requests++; // the upgrade is one HTTP request
     socket = new WebSocket(url);
