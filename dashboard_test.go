@@ -15,6 +15,8 @@ import (
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"commlab/shared/labtest"
 )
 
 // The dashboard test drives the real page in Debian's chromium, headless,
@@ -182,9 +184,11 @@ func TestDashboard(t *testing.T) {
 				r, _ := p.fig("reconnects")
 				return p.State == "live" && r > reconnects
 			})[name]
-			if cut := slowDisconnects(t, url, name); cut <= cutBefore {
-				t.Errorf("%s: the server counted %v slow-client disconnects, %v before: want more", name, cut, cutBefore)
-			}
+			// The client may see its connection end a moment before the server
+			// has counted why: a write timeout closes it inside the library.
+			labtest.WaitFor(t, "the server to count a slow-client disconnect", func() bool {
+				return slowDisconnects(t, url, name) > cutBefore
+			})
 			if gaps, _ := after.fig("gaps"); gaps != 0 {
 				t.Errorf("%s: %v gaps after the slow connection was cut off, want 0", name, gaps)
 			}

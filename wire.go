@@ -279,10 +279,11 @@ func (c *tapConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write records before it writes: the answer may be read, and recorded, on
+// another goroutine before this one runs again.
 func (c *tapConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.rec.add(true, p[:n])
-	return n, err
+	c.rec.add(true, p)
+	return c.Conn.Write(p)
 }
 
 // parts cuts the recording into the steps a learner reads.

@@ -111,7 +111,7 @@ func Subscribe(ctx context.Context, nc *nats.Conn, subject string, fn func(share
 		return fmt.Errorf("natspubsub: pending limit of %q: %w", subject, err)
 	}
 	o.Stats.Subscribed.Store(true)
-	log.Info("pubsub: subscribed", "remote", nc.ConnectedUrl(), "pending_limit", limit, "delay", o.Delay)
+	log.Debug("pubsub: subscribed", "remote", nc.ConnectedUrl(), "pending_limit", limit, "delay", o.Delay)
 
 	slowReported := false
 	for {
