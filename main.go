@@ -50,6 +50,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return demo(ctx, rest, getenv, stdout, stderr)
 	case "worker":
 		return worker(ctx, rest, getenv, stdout, stderr)
+	case "bench":
+		return benchCommand(ctx, rest, stdout, stderr)
 	case "help":
 		return help(rest, getenv, stdout)
 	default:
@@ -64,10 +66,11 @@ Usage:
   commlab demo <pattern> [flags] run the lab plus a terminal client of one pattern
                                  (pattern: poll, longpoll, sse, ws, pubsub, queue)
   commlab worker [flags]         one queue worker as its own process, on a running lab's NATS
+  commlab bench [flags]          measure the patterns side by side under load; one table (or --json)
   commlab help [command]         this help, or a command's flags
 
-With go: go run . [command] [flags]. Run "commlab help serve", "commlab help demo" or
-"commlab help worker" for the flags.
+With go: go run . [command] [flags]. Run "commlab help serve", "commlab help demo",
+"commlab help worker" or "commlab help bench" for the flags.
 `
 
 func help(args []string, getenv func(string) string, stdout io.Writer) error {
@@ -88,6 +91,10 @@ func help(args []string, getenv func(string) string, stdout io.Writer) error {
 		fs, _ := workerFlags(getenv)
 		fs.SetOutput(stdout)
 		fs.PrintDefaults()
+	case "bench":
+		fs, _ := benchFlags()
+		fs.SetOutput(stdout)
+		fs.Usage()
 	default:
 		return fmt.Errorf("help: unknown command %q", args[0])
 	}
