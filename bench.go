@@ -77,6 +77,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, lab 
 	o := b.opts
 	o.Patterns = strings.Split(b.patterns, ",")
 	o.Start = lab.start
+	o.Loaders = benchLoaders
 	o.Progress, o.LiveProgress = stderr, isTerminal(stderr)
 	if b.maxClients {
 		o.Search = &bench.Search{SLOP99: b.sloP99, Limit: b.searchLimit}

@@ -1,6 +1,8 @@
 // Package bench is the load generator behind `commlab bench`: it runs the
 // patterns' own Go clients, many at once, against a server that speaks the
-// lab's contract, and measures what each pattern costs and delivers.
+// lab's contract, and measures what each pattern costs and delivers. The
+// clients come in as Options.Loaders (main's bench_clients.go), so this
+// package imports nothing of the patterns.
 //
 // # One round
 //

@@ -25,6 +25,9 @@ type Options struct {
 	SrcIPs       int           // spread connections over 127.0.0.1..127.0.0.N; default 1
 	Together     bool          // load all Patterns at once, on one server, instead of one after another
 
+	// Loaders run each pattern's client, one Loader per name in Patterns.
+	Loaders map[string]Loader
+
 	// URL is the server under test. Empty: Start starts a fresh lab for every
 	// round, so each pattern's server figures are its own.
 	URL   string
@@ -94,6 +97,9 @@ func (o Options) validate() error {
 	for _, p := range o.Patterns {
 		if !slices.Contains(Patterns, p) {
 			return fmt.Errorf("bench: unknown pattern %q (want some of %s)", p, strings.Join(Patterns, ","))
+		}
+		if o.Loaders[p].Run == nil {
+			return fmt.Errorf("bench: no loader for pattern %q", p)
 		}
 	}
 	switch {

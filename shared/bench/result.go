@@ -78,7 +78,7 @@ func (r *round) results(m measured, ends map[*client]counts) []Result {
 			}
 			// A fan-out pattern's figures are its counted clients'; the
 			// queue's, all its workers', which share the ticks.
-			if !c.counted && g.load.fanOut {
+			if !c.counted && g.load.FanOut {
 				continue
 			}
 			during.add(ends[c].minus(c.atOpen))
@@ -88,14 +88,14 @@ func (r *round) results(m measured, ends map[*client]counts) []Result {
 		}
 		res.Failed = res.Clients - res.Connected
 		res.Dups += during.dups
-		if g.load.fanOut {
+		if g.load.FanOut {
 			res.Expected = window * uint64(res.Connected)
 		} else {
 			res.Expected = window
 			distinct := popcount(g.union(m.from, m.to))
 			res.Dups += res.Delivered - distinct // a seq two workers got
 			res.Delivered = distinct
-			notes = append(notes, fmt.Sprintf("%d workers in queue group %q: expected = window ticks, each once across the group", len(g.clients), QueueGroup))
+			notes = append(notes, fmt.Sprintf("%d workers in queue group %q: expected = window ticks, each once across the group", len(g.clients), g.load.Group))
 		}
 		if res.Delivered < res.Expected {
 			res.Gaps = res.Expected - res.Delivered

@@ -41,7 +41,7 @@ type round struct {
 // group is one pattern's clients in a round.
 type group struct {
 	pattern string
-	load    loader
+	load    Loader
 	clients []*client
 	lat     *latencies
 }
@@ -50,7 +50,7 @@ func newRound(o *Options, t *target, natsURL string, patterns []string, clients 
 	r := &round{o: o, t: t, env: &env{url: t.url, natsURL: natsURL, o: o}, win: newWindow(), prog: prog, label: label}
 	id := 0
 	for _, p := range patterns {
-		g := &group{pattern: p, load: loaders[p], lat: newLatencies(clients)}
+		g := &group{pattern: p, load: o.Loaders[p], lat: newLatencies(clients)}
 		for range clients {
 			g.clients = append(g.clients, &client{id: id, dialer: dialer(id, o.SrcIPs), win: r.win, lat: g.lat})
 			id++
@@ -177,12 +177,12 @@ func (r *round) countReady() int {
 func (r *round) connect(ctx, clientsCtx context.Context, wg *sync.WaitGroup) error {
 	type job struct {
 		c   *client
-		run func(context.Context, *env, *client) error
+		run func(context.Context, *Client) error
 	}
 	var jobs []job
 	for _, g := range r.groups {
 		for _, c := range g.clients {
-			jobs = append(jobs, job{c, g.load.run})
+			jobs = append(jobs, job{c, g.load.Run})
 		}
 	}
 	deadline := time.Now().Add(connectTimeout(len(jobs)))
@@ -194,7 +194,7 @@ func (r *round) connect(ctx, clientsCtx context.Context, wg *sync.WaitGroup) err
 		for n := 0; n < rampBatch && started < len(jobs); n++ {
 			j := jobs[started]
 			wg.Go(func() {
-				runClient(clientsCtx, j.c, func(ctx context.Context, c *client) error { return j.run(ctx, r.env, c) })
+				runClient(clientsCtx, j.c, func(ctx context.Context, c *client) error { return j.run(ctx, c.view(r.env)) })
 			})
 			started++
 		}
@@ -267,7 +267,7 @@ func (r *round) drain(ctx context.Context, from, to uint64) (bool, error) {
 
 func (r *round) drained(from, to uint64) bool {
 	for _, g := range r.groups {
-		if !g.load.fanOut {
+		if !g.load.FanOut {
 			if popcount(g.union(from, to)) < to-from {
 				return false
 			}

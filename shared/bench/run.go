@@ -114,7 +114,7 @@ func runRound(ctx context.Context, o *Options, fixed *target, patterns []string,
 	}
 	var run []string
 	for _, p := range patterns {
-		if loaders[p].nats && i.natsURL() == "" {
+		if o.Loaders[p].NATS && i.natsURL() == "" {
 			notes = append(notes, fmt.Sprintf("%s skipped: the server's /api/info names no NATS URL (patterns.pubsub.url)", p))
 			continue
 		}
