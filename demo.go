@@ -113,6 +113,9 @@ func demoClient(pattern string, d *demoConfig) (subscribeFunc, string, error) {
 	return nil, "", fmt.Errorf("demo: unknown pattern %q (want poll, longpoll, sse, ws, pubsub or queue)", pattern)
 }
 
+// demoPatterns are the patterns a demo can show, in the course's order.
+var demoPatterns = []string{"poll", "longpoll", "sse", "ws", "pubsub", "queue"}
+
 // demo runs one pattern's terminal client against a lab of its own (or --url),
 // printing each tick as it arrives and a summary line every second.
 func demo(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
@@ -120,6 +123,9 @@ func demo(ctx context.Context, args []string, _ func(string) string, stdout, std
 		return fmt.Errorf("demo: which pattern? want poll, longpoll, sse, ws, pubsub or queue (e.g. go run . demo sse)")
 	}
 	pattern := args[0]
+	if !slices.Contains(demoPatterns, pattern) {
+		return fmt.Errorf("demo: unknown pattern %q (want poll, longpoll, sse, ws, pubsub or queue)", pattern)
+	}
 	fs, cfg, d := demoFlags()
 	fs.SetOutput(stderr)
 	if err := parseFlags(fs, args[1:]); err != nil {
