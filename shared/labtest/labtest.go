@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,37 @@ type Options struct {
 // Publish to produce ticks.
 func Start(t testing.TB, opts *Options) *Lab {
 	t.Helper()
+	l, err := start(opts, t.TempDir(), t.Cleanup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// ForExample runs a lab for an Example function, which has no testing.TB to
+// clean up after it: call stop when done. It panics if the lab cannot start.
+func ForExample() (lab *Lab, stop func()) {
+	dir, err := os.MkdirTemp("", "commlab-example-")
+	if err != nil {
+		panic(err)
+	}
+	var cleanups []func()
+	stop = func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+		_ = os.RemoveAll(dir)
+	}
+	lab, err = start(nil, dir, func(f func()) { cleanups = append(cleanups, f) })
+	if err != nil {
+		stop()
+		panic(err)
+	}
+	return lab, stop
+}
+
+// start starts the parts in order; cleanup registers how to stop each one.
+func start(opts *Options, dir string, cleanup func(func())) (*Lab, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
@@ -54,64 +86,87 @@ func Start(t testing.TB, opts *Options) *Lab {
 		opts.History = 10_000
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b, err := shared.StartBroker(shared.BrokerConfig{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: log})
+	b, err := shared.StartBroker(shared.BrokerConfig{Listen: "127.0.0.1:0", DataDir: dir, Logger: log})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(b.Close)
+	cleanup(b.Close)
 	feedConn, err := b.Connect("labtest-feed")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(feedConn.Close)
+	cleanup(feedConn.Close)
 	gwConn, err := b.Connect("labtest-gateway")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(gwConn.Close)
+	cleanup(gwConn.Close)
 	feed, err := shared.NewFeed(feedConn, Seed, shared.DefaultSymbols, 0)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	gw := shared.NewGateway(opts.History, log)
 	if err := gw.Start(gwConn); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(gw.Close)
-	return &Lab{Broker: b, NC: feedConn, Feed: feed, Gateway: gw, Metrics: shared.NewMetrics(), Log: log}
+	cleanup(gw.Close)
+	return &Lab{Broker: b, NC: feedConn, Feed: feed, Gateway: gw, Metrics: shared.NewMetrics(), Log: log}, nil
+}
+
+// MustPublish is Publish for an Example: it panics where Publish fails the test.
+func (l *Lab) MustPublish(n int) []shared.Tick {
+	ticks, err := l.publish(n)
+	if err != nil {
+		panic(err)
+	}
+	return ticks
 }
 
 // Publish produces n ticks and waits until the gateway holds all of them. It
 // returns them in seq order.
 func (l *Lab) Publish(t testing.TB, n int) []shared.Tick {
 	t.Helper()
+	ticks, err := l.publish(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ticks
+}
+
+func (l *Lab) publish(n int) ([]shared.Tick, error) {
 	ticks := make([]shared.Tick, 0, n)
 	for range n {
 		tick, err := l.Feed.Publish()
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		ticks = append(ticks, tick)
 	}
 	if n > 0 {
-		l.WaitSeq(t, ticks[n-1].Seq)
+		return ticks, l.waitSeq(ticks[n-1].Seq)
 	}
-	return ticks
+	return ticks, nil
 }
 
 // WaitSeq waits until the gateway holds seq, for at most 10 seconds.
 func (l *Lab) WaitSeq(t testing.TB, seq uint64) {
 	t.Helper()
+	if err := l.waitSeq(seq); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (l *Lab) waitSeq(seq uint64) error {
 	deadline := time.After(10 * time.Second)
 	for {
 		changed := l.Gateway.History.Changed()
 		if l.Gateway.History.Last() >= seq {
-			return
+			return nil
 		}
 		select {
 		case <-changed:
 		case <-deadline:
-			t.Fatalf("gateway did not reach seq %d (last %d)", seq, l.Gateway.History.Last())
+			return fmt.Errorf("gateway did not reach seq %d (last %d)", seq, l.Gateway.History.Last())
 		}
 	}
 }
