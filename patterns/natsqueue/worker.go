@@ -151,7 +151,7 @@ func startWorker(ctx context.Context, nc *nats.Conn, ownsConn bool, kind Kind, n
 	if err != nil {
 		return nil, err
 	}
-	w.log.Info("queue worker started", "remote", nc.ConnectedUrl())
+	w.log.Debug("queue worker started", "remote", nc.ConnectedUrl())
 	return w, nil
 }
 
@@ -324,7 +324,7 @@ func (w *worker) stop(ctx context.Context) {
 			w.log.Info("queue worker: ticks abandoned at stop", "lost", held)
 		}
 	}
-	w.log.Info("queue worker stopped")
+	w.log.Debug("queue worker stopped")
 }
 
 // stats reads a worker slot's counters, adding the live worker's own (nil: dead).
