@@ -53,9 +53,8 @@ export class LivePanel {
       const resp = await fetch(`api/fault/slow?pattern=${this.spec.id}&client=${clientID}`, { method: 'POST' });
       const body = await resp.json();
       if (!resp.ok) throw new Error(body.error);
-      const rate = this.server.latest?.rate ?? 0;
-      const fill = rate > 4 ? `, full in about ${Math.ceil(body.queue / (rate - 1000 / body.write_delay_ms))} s at ${rate} ticks/s` : ': raise the feed rate to fill it';
-      this.panel.hint(`slowed: ${1000 / body.write_delay_ms} writes/s; its queue holds ${body.queue} ticks${fill}`, 15000);
+      this.panel.hint(`slowed: each write to this connection now waits ${body.write_delay_ms} ms; ` +
+        `watch its queue of ${body.queue} ticks fill and the server cut it off (a low feed rate takes longer)`, 15000);
     } catch (err) {
       this.panel.hint(`slow: ${err.message}`);
     }

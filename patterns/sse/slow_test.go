@@ -3,14 +3,11 @@
 package sse
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http/httptest"
 	"syscall"
 	"testing"
-	"time"
 
 	"commlab/shared"
 	"commlab/shared/labtest"
@@ -32,7 +29,7 @@ func TestSlowClientIsCutOff(t *testing.T) {
 	for i := range good {
 		good[i] = subscribe(t, srv.URL, &ClientOptions{Since: since}, wake)
 	}
-	slow := dialNonReader(t, srv)
+	dialNonReader(t, srv) // sends its request, then never reads
 	labtest.WaitFor(t, "51 open streams", func() bool { return stats.Clients.Load() == 51 })
 
 	var published []shared.Tick
@@ -63,15 +60,12 @@ func TestSlowClientIsCutOff(t *testing.T) {
 		}
 	}
 
-	// The server closed the slow connection: what it had queued can still be
-	// read, and then the stream ends instead of waiting for more.
-	if err := slow.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	_, err := io.Copy(io.Discard, slow)
-	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-		t.Fatal("slow connection still open 10s after the cut")
-	}
+	// The server is done with the slow client: its stream's handler has
+	// returned. (Reading the slow socket to its end is no test of that: a
+	// stream cut because its queue was full ends cleanly, and net/http keeps
+	// the connection for a next request, until the server's IdleTimeout;
+	// what the server had sent trickles through the 1 KiB window meanwhile.)
+	labtest.WaitFor(t, "the slow client's stream to end", func() bool { return stats.Clients.Load() == 50 })
 }
 
 // dialNonReader opens a stream over raw TCP with a tiny receive buffer, sends
