@@ -12,11 +12,13 @@
 // with a JSON 400 or 403, while an HTTP status can still say why. It subscribes
 // to the gateway's hub, accepts the WebSocket, replays the held ticks after
 // since (preceded by a {"op":"reset","epoch":...,"next":N} control when they
-// are gone), then writes live ticks. Each connection has three goroutines with
+// are gone), then writes live ticks. Each connection has two goroutines with
 // one job each: the handler goroutine writes, and coalesces (whatever queued
-// up while it wrote goes out next, back to back); a reader takes the client's
-// ops, pongs and close frames; a pinger checks that the peer still answers.
-// Every write has a deadline.
+// up while it wrote goes out next, several frames per system call); a reader
+// takes the client's ops, pongs and close frames. Every PingInterval the
+// writer starts a ping on a third goroutine that lives until the pong, to check
+// that the peer still answers. Every write to the network has a deadline, set
+// on the connection under the library.
 //
 // The replay writes straight to the socket, so the client's link sets its
 // pace. Live ticks queue in the hub meanwhile, and on a slow link a long replay

@@ -2,13 +2,16 @@ package websocket
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"commlab/shared"
 )
@@ -81,16 +84,45 @@ func originAllowed(r *http.Request, patterns []string) bool {
 }
 
 // hijackRecorder keeps the TCP connection Accept takes over, so that close can
-// cut it when the peer does not answer the close handshake.
+// cut it when the peer does not answer the close handshake, and slips a
+// batchConn between it and the library: every write the library makes gets a
+// deadline of timeout, and the writer can send a batch of frames in one write.
 type hijackRecorder struct {
 	http.ResponseWriter
-	conn net.Conn
+	timeout time.Duration
+	conn    net.Conn   // the connection itself
+	batch   *batchConn // the library's view of it
 }
 
 func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return conn, rw, err
+	}
 	h.conn = conn
-	return conn, rw, err
+	h.batch = newBatchConn(conn, h.timeout)
+	// net/http's buffers are 4 KiB each, sized for HTTP requests and
+	// responses, and net/http keeps pointers to them for as long as the
+	// handler runs: replace them in place with small ones, for frames of a
+	// few dozen bytes. The writer holds nothing (net/http flushes it before
+	// the hijack); the reader may hold the client's first frames, which the
+	// new one must hold in turn, since Accept keeps only what is buffered.
+	*rw.Writer = *bufio.NewWriterSize(h.batch, frameBufSize)
+	held, err := rw.Reader.Peek(rw.Reader.Buffered())
+	if err != nil {
+		return conn, rw, err
+	}
+	held = bytes.Clone(held)
+	*rw.Reader = *bufio.NewReaderSize(io.MultiReader(bytes.NewReader(held), h.batch), max(frameBufSize, len(held)))
+	if _, err := rw.Reader.Peek(len(held)); err != nil {
+		return conn, rw, err
+	}
+	return h.batch, rw, nil
 }
+
+// frameBufSize is the size of a connection's read and write buffers. A tick's
+// frame (about 70 bytes) fits in one with room to spare, so one message is
+// still one write; a longer one takes a few.
+const frameBufSize = 512
 
 func (h *hijackRecorder) Unwrap() http.ResponseWriter { return h.ResponseWriter }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -42,9 +43,10 @@ type Options struct {
 	// before it is cut off as a slow consumer. Default 256.
 	QueueLen int
 
-	// WriteTimeout bounds every write: a batch of frames, a ping. A peer that
-	// does not take its bytes in time is cut off as a slow consumer. (The close
-	// handshake has a bound of its own, closeWait.) Default 5s.
+	// WriteTimeout bounds every write to the network: a frame, a batch of
+	// frames sent in one write, a ping. A peer that does not take its bytes in
+	// time is cut off as a slow consumer. (The close handshake has a bound of
+	// its own, closeWait.) Default 5s.
 	WriteTimeout time.Duration
 
 	// Symbols are the symbols a client may ask for with the symbols op.
@@ -201,7 +203,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// concerned, and its context is no longer about this client. Its parent is
 	// the server's base context, which ends at shutdown; keep it for that.
 	shutdown := r.Context()
-	hj := &hijackRecorder{ResponseWriter: w}
+	hj := &hijackRecorder{ResponseWriter: w, timeout: s.opts.WriteTimeout}
 	c, err := ws.Accept(hj, r, &ws.AcceptOptions{OriginPatterns: s.opts.OriginPatterns})
 	if err != nil {
 		// A handshake our checks let through but the library did not (a
@@ -215,7 +217,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.stats.Clients.Add(1)
 	s.log.Info("client connected", "pattern", s.stats.Name, "remote", r.RemoteAddr, "resume", resume, "since", since)
 
-	sess := &session{srv: s, c: c, tcp: hj.conn, remote: r.RemoteAddr, shutdown: shutdown, sub: sub, last: since}
+	sess := &session{srv: s, c: c, conn: hj.batch, tcp: hj.conn, remote: r.RemoteAddr, shutdown: shutdown, sub: sub, last: since}
 	err = sess.serve(resume)
 
 	s.stats.Clients.Add(-1)
@@ -228,7 +230,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type session struct {
 	srv      *Server // the gateway, stats, log and options every session shares
 	c        *ws.Conn
-	tcp      net.Conn             // the hijacked connection under c, to cut a stuck close short
+	conn     *batchConn           // what c writes to: deadlines, and batches in one write
+	tcp      net.Conn             // the hijacked connection under it, to cut a stuck close short
 	remote   string               // the client's address, for the logs
 	shutdown context.Context      // ends when the server shuts down
 	sub      *shared.Subscription // live ticks from the hub; replay may replace it
@@ -250,18 +253,22 @@ func (s *session) serve(resume bool) error {
 	defer func() { s.sub.Close() }() // replay may have replaced the subscription
 	s.c.SetReadLimit(s.srv.opts.ReadLimit)
 
-	// Two helpers run beside this goroutine, which does all the writing: a
-	// reader (the client sends ops, and only reading handles pongs and close
-	// frames) and a pinger. Each reports why it stopped on its channel; both
-	// stop when helpers is cancelled, and serve waits for them.
+	// A reader runs beside this goroutine, which does all the writing: the
+	// client sends ops, and only reading handles pongs and close frames. Every
+	// PingInterval this goroutine starts a ping on a goroutine of its own,
+	// which lives only until the pong: Ping waits for it, and a tick must not.
+	// Each helper reports on its channel; they stop when helpers is
+	// cancelled, and serve waits for them.
 	helpers, stop := context.WithCancel(context.Background())
 	ops := make(chan symbolsOp)
 	readErr := make(chan error, 1)
 	pingErr := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Go(func() { readErr <- s.read(helpers, ops) })
-	wg.Go(func() { pingErr <- s.ping(helpers) })
+	pings := time.NewTicker(s.srv.opts.PingInterval)
+	pinging := false
 	defer func() {
+		pings.Stop()
 		stop()
 		wg.Wait()
 	}()
@@ -302,10 +309,19 @@ func (s *session) serve(resume bool) error {
 			// A *badFrame, or the client closed, or the connection broke.
 			return s.end(fmt.Errorf("read: %w", err))
 
+		case <-pings.C:
+			if !pinging { // a peer slower than PingInterval to answer has WriteTimeout
+				pinging = true
+				wg.Go(func() { pingErr <- s.ping(helpers) })
+			}
+
 		case err := <-pingErr:
-			// No pong in time: the peer is gone or stuck; a close handshake
-			// would only wait on it too. The deferred CloseNow drops it.
-			return s.end(fmt.Errorf("ping: %w", err))
+			pinging = false
+			if err != nil {
+				// No pong in time: the peer is gone or stuck; a close handshake
+				// would only wait on it too. The deferred CloseNow drops it.
+				return s.end(fmt.Errorf("ping: %w", err))
+			}
 		}
 	}
 }
@@ -360,8 +376,8 @@ func (s *session) end(why error) error {
 		s.close(ws.StatusTryAgainLater, "slow consumer")
 
 	case errors.Is(why, errWriteTimeout):
-		// The client stopped reading and its TCP buffers are full. The library
-		// closed the connection when the deadline passed: nothing can be said.
+		// The client stopped reading and its TCP buffers are full: nothing
+		// can be said. The deferred CloseNow drops the connection.
 		stats.SlowDisconnects.Add(1)
 		log.Info("slow consumer cut off", "pattern", stats.Name, "remote", s.remote, "reason", "write timeout")
 
@@ -418,15 +434,26 @@ func (s *session) replay() error {
 }
 
 // send writes one text frame per tick, skipping ticks already sent and symbols
-// the client did not ask for. The frames go out back to back under one
-// deadline: the whole batch must leave within WriteTimeout. The context comes
-// from context.Background(), not from the request: when it expires the library
-// closes the connection, and that is meant only for a peer that stopped
-// reading. Shutdown is checked before every frame instead, so that a long
-// replay stops promptly and the client still gets a proper close.
-func (s *session) send(ticks []*shared.Tick, live bool) error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.srv.opts.WriteTimeout)
-	defer cancel()
+// the client did not ask for. With more than one live tick, the connection is
+// held meanwhile, so that the frames leave together, up to maxHeldWrites in one
+// system call (see batchConn). A replay is not held: its frames go out one by
+// one, so that the client's link, not a batch, decides how far it gets before
+// a shutdown stops it. The deadline is the connection's: each write to
+// the network must finish within WriteTimeout. The library is given no
+// deadline of its own (context.Background()): it would cost a timer per frame,
+// and when one expires the library closes the connection. Shutdown is checked
+// before every frame instead, so that a long replay stops promptly and the
+// client still gets a proper close.
+func (s *session) send(ticks []*shared.Tick, live bool) (err error) {
+	if live && len(ticks) > 1 {
+		s.conn.hold()
+		defer func() {
+			// On every way out: frames already held must not wait for the next batch.
+			if rerr := s.conn.release(); rerr != nil && err == nil {
+				err = writeError(rerr)
+			}
+		}()
+	}
 	var oldest *shared.Tick
 	for _, t := range ticks {
 		if s.shutdown.Err() != nil {
@@ -441,7 +468,7 @@ func (s *session) send(ticks []*shared.Tick, live bool) error {
 		if s.symbols != nil && !s.symbols[t.Symbol] {
 			continue
 		}
-		if err := s.c.Write(ctx, ws.MessageText, t.Raw); err != nil {
+		if err := s.c.Write(context.Background(), ws.MessageText, t.Raw); err != nil {
 			return writeError(err)
 		}
 		s.srv.stats.Messages.Add(1)
@@ -462,9 +489,7 @@ func (s *session) sendJSON(v any) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.srv.opts.WriteTimeout)
-	defer cancel()
-	if err := s.c.Write(ctx, ws.MessageText, b); err != nil {
+	if err := s.c.Write(context.Background(), ws.MessageText, b); err != nil { // the deadline is the connection's
 		return writeError(err)
 	}
 	return nil
@@ -473,32 +498,20 @@ func (s *session) sendJSON(v any) error {
 // writeError tells a peer that did not take its bytes in time (errWriteTimeout)
 // from one that is gone.
 func writeError(err error) error {
-	if errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return fmt.Errorf("write: %w: %w", errWriteTimeout, err)
 	}
 	return fmt.Errorf("write: %w", err)
 }
 
-// ping is the pinger goroutine: every PingInterval it pings and waits for the
-// pong, so a peer that vanished without closing (a laptop gone to sleep, a
-// dropped NAT mapping) is noticed even when no tick is flowing. It runs apart
-// from the writer so that waiting for a pong never delays a tick.
+// ping pings once and waits for the pong, so that a peer that vanished without
+// closing (a laptop gone to sleep, a dropped NAT mapping) is noticed even when
+// no tick is flowing. serve runs it every PingInterval, on a goroutine of its
+// own, so that waiting for a pong never delays a tick.
 func (s *session) ping(ctx context.Context) error {
-	t := time.NewTicker(s.srv.opts.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		pctx, cancel := context.WithTimeout(ctx, s.srv.opts.WriteTimeout)
-		err := s.c.Ping(pctx)
-		cancel()
-		if err != nil {
-			return err
-		}
-	}
+	ctx, cancel := context.WithTimeout(ctx, s.srv.opts.WriteTimeout)
+	defer cancel()
+	return s.c.Ping(ctx)
 }
 
 // close ends the connection with the close handshake: send code and reason,
