@@ -109,13 +109,6 @@ func TestDashboard(t *testing.T) {
 				t.Errorf("%s: gaps %v, dups %v, want 0 and 0", name, gaps, dups)
 			}
 		}
-		// The lesson the page exists for: a short poll every second hears of a
-		// tick hundreds of ms late, a push in about a millisecond.
-		poll, _ := panels["poll"].fig("p50")
-		ws, _ := panels["ws"].fig("p50")
-		if !(poll > ws) {
-			t.Errorf("short polling p50 %v ms, WebSocket p50 %v ms: want polling slower", poll, ws)
-		}
 		if rows := evaluate[int](t, ctx, `document.querySelectorAll('#summary-table tbody tr').length`); rows < 5 {
 			t.Errorf("summary table has %d rows, want one per measured pattern (5)", rows)
 		}

@@ -36,7 +36,10 @@ type faults struct {
 type faultKey struct{ pattern, client string }
 
 // throttle is one open connection's way to slow its writes.
-type throttle struct{ set func(time.Duration) }
+type throttle struct {
+	set    func(time.Duration)
+	remote string // the connection's address, as the pattern's log lines show it
+}
 
 func newFaults() *faults { return &faults{conns: make(map[faultKey]map[*throttle]struct{})} }
 
@@ -50,7 +53,7 @@ func (f *faults) track(pattern string, h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		key, t := faultKey{pattern, client}, &throttle{set}
+		key, t := faultKey{pattern, client}, &throttle{set, r.RemoteAddr}
 		f.mu.Lock()
 		if f.conns[key] == nil {
 			f.conns[key] = make(map[*throttle]struct{})
@@ -70,14 +73,16 @@ func (f *faults) track(pattern string, h http.Handler) http.Handler {
 	})
 }
 
-// slow slows every open connection of client for pattern, and says how many.
-func (f *faults) slow(pattern, client string) int {
+// slow slows every open connection of client for pattern, and returns their
+// addresses.
+func (f *faults) slow(pattern, client string) (remotes []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for t := range f.conns[faultKey{pattern, client}] {
 		t.set(slowWriteDelay)
+		remotes = append(remotes, t.remote)
 	}
-	return len(f.conns[faultKey{pattern, client}])
+	return remotes
 }
 
 // handleSlow is POST /api/fault/slow?pattern=sse|ws&client=ID.
@@ -101,12 +106,13 @@ func (l *lab) handleSlow() http.Handler {
 			shared.WriteError(w, http.StatusBadRequest, "client must be the ID (1 to 64 letters, digits, - or _) the connection gave as ?client=")
 			return
 		}
-		n := l.faults.slow(pattern, client)
+		remotes := l.faults.slow(pattern, client)
+		n := len(remotes)
 		if n == 0 {
 			shared.WriteError(w, http.StatusNotFound, fmt.Sprintf("client %q has no open %s connection", client, pattern))
 			return
 		}
-		l.log.Info("fault: connection slowed", "pattern", pattern, "client", client, "connections", n, "remote", r.RemoteAddr)
+		l.log.Info("fault: connection slowed", "pattern", pattern, "client", client, "connections", remotes, "asked_by", r.RemoteAddr)
 		shared.WriteJSON(w, http.StatusOK, map[string]any{
 			"slowed":         n,
 			"write_delay_ms": slowWriteDelay.Milliseconds(),

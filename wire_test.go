@@ -83,3 +83,23 @@ func TestWire(t *testing.T) {
 		}
 	})
 }
+
+// A broker given with credentials keeps them out of the wire view.
+func TestWireRedactsCredentials(t *testing.T) {
+	line := redactConnect(`CONNECT {"verbose":false,"user":"alice","pass":"s3cret","name":"x"}` + "\r\n")
+	if strings.Contains(line, "s3cret") || strings.Contains(line, "alice") || !strings.HasSuffix(line, "\r\n") {
+		t.Errorf("redactConnect left %q", line)
+	}
+	if got := redactConnect("CONNECT {\"verbose\":false}\r\n"); got != "CONNECT {\"verbose\":false}\r\n" {
+		t.Errorf("redactConnect changed a line without credentials: %q", got)
+	}
+	for in, want := range map[string]string{
+		"nats://alice:s3cret@127.0.0.1:4222":    "nats://alice:xxxxx@127.0.0.1:4222",
+		"nats://tok3n@127.0.0.1:4222":           "nats://REDACTED@127.0.0.1:4222",
+		"nats://127.0.0.1:4222,nats://b:pw@h:1": "nats://127.0.0.1:4222,nats://b:xxxxx@h:1",
+	} {
+		if got := redactURLs(in); got != want {
+			t.Errorf("redactURLs(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

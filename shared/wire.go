@@ -12,8 +12,9 @@ import (
 // chunked encoding and WebSocket framing are all included: what a learner would see
 // in a packet capture, not just the payload.
 
-// CountingListener wraps every accepted connection so its writes can be counted.
-// Serve it with ConnContext so handlers can say which pattern a connection serves.
+// CountingListener wraps every accepted connection so its writes can be counted
+// (and, on the dashboard's request, slowed: see Throttle). Serve it with
+// ConnContext so handlers can say which pattern a connection serves.
 type CountingListener struct{ net.Listener }
 
 // Accept wraps the next connection.
