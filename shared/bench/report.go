@@ -118,13 +118,14 @@ func optional(v *float64, decimals int) string {
 	return strconv.FormatFloat(*v, 'f', decimals, 64)
 }
 
-// WriteJSON writes one JSON object per line: per pattern, or per searched
-// pattern with its steps.
+// WriteJSON writes one JSON object per pattern, per line. A search's object is
+// its best round (the most clients that passed, or else its first round),
+// with the contract's fields, plus what the search found and every round it ran.
 func (rep *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	if rep.Options.Search != nil {
 		for _, s := range rep.Searches {
-			if err := enc.Encode(s); err != nil {
+			if err := enc.Encode(s.line()); err != nil {
 				return err
 			}
 		}

@@ -16,6 +16,32 @@ type SearchResult struct {
 	Steps      []Result `json:"steps"`                    // every round it ran, in order
 }
 
+// searchLine is a search as one --json object: its best round's Result, so a
+// reader finds the same fields as without --max-clients, and the search's own.
+type searchLine struct {
+	Result
+	SLOP99Ms   float64  `json:"slo_p99_ms"`
+	MaxClients int      `json:"max_clients"`
+	FirstFail  int      `json:"first_failing,omitempty"`
+	FailedWhy  string   `json:"failed_because,omitempty"`
+	Limit      int      `json:"limit"`
+	Steps      []Result `json:"steps"`
+}
+
+func (s SearchResult) line() searchLine {
+	l := searchLine{SLOP99Ms: s.SLOP99Ms, MaxClients: s.MaxClients, FirstFail: s.FirstFail, FailedWhy: s.FailedWhy, Limit: s.Limit, Steps: s.Steps}
+	if len(s.Steps) > 0 {
+		l.Result = s.Steps[0]
+	}
+	for _, r := range s.Steps {
+		if r.Clients == s.MaxClients {
+			l.Result = r
+		}
+	}
+	l.Result.Pattern = s.Pattern
+	return l
+}
+
 // maxBisections bounds the search's second half, between the last pass and
 // the first failure: each halving costs a whole round.
 const maxBisections = 4
