@@ -103,6 +103,10 @@ func NewHTTPClient(stats *ClientStats) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
+// CountReads wraps c so that every byte read from it is added to n: what a
+// client received, headers and framing included.
+func CountReads(c net.Conn, n *atomic.Uint64) net.Conn { return &readCountingConn{Conn: c, read: n} }
+
 type readCountingConn struct {
 	net.Conn
 	read *atomic.Uint64

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"commlab/shared"
 )
 
 // dialer is client i's dialer. With srcIPs > 1 it binds the connection to
@@ -31,7 +33,7 @@ func httpClient(d *net.Dialer, bytes *atomic.Uint64) *http.Client {
 			if err != nil {
 				return nil, err
 			}
-			return &countingConn{Conn: c, read: bytes}, nil
+			return shared.CountReads(c, bytes), nil
 		},
 		MaxIdleConnsPerHost: 1,
 		IdleConnTimeout:     90 * time.Second,
@@ -51,16 +53,5 @@ func (n natsDialer) Dial(network, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countingConn{Conn: c, read: n.bytes}, nil
-}
-
-type countingConn struct {
-	net.Conn
-	read *atomic.Uint64
-}
-
-func (c *countingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.read.Add(uint64(n))
-	return n, err
+	return shared.CountReads(c, n.bytes), nil
 }
