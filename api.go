@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -93,6 +94,18 @@ func (l *lab) handleStats() http.Handler {
 			},
 		})
 	})
+}
+
+// strictQuery reads a lab endpoint's query string as the contract asks: a
+// malformed one is answered 400 and counted. ok is false when it has answered.
+func strictQuery(w http.ResponseWriter, r *http.Request, stats *shared.PatternStats) (q url.Values, ok bool) {
+	q, err := shared.Query(r)
+	if err != nil {
+		stats.Bad("query")
+		shared.WriteError(w, http.StatusBadRequest, err.Error())
+		return nil, false
+	}
+	return q, true
 }
 
 // handleRate changes the feed rate at run time: POST /api/rate?rate=N.

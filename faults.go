@@ -89,10 +89,8 @@ func (f *faults) slow(pattern, client string) (remotes []string) {
 func (l *lab) handleSlow() http.Handler {
 	stats := l.metrics.Pattern("api")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q, err := shared.Query(r)
-		if err != nil {
-			stats.Bad("query")
-			shared.WriteError(w, http.StatusBadRequest, err.Error())
+		q, ok := strictQuery(w, r, stats)
+		if !ok {
 			return
 		}
 		pattern, client := q.Get("pattern"), q.Get("client")

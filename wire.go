@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,14 +60,12 @@ func (l *lab) handleWire() http.Handler {
 	stats := l.metrics.Pattern("api")
 	var running sync.Mutex
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q, err := shared.Query(r)
-		if err != nil {
-			stats.Bad("query")
-			shared.WriteError(w, http.StatusBadRequest, err.Error())
+		q, ok := strictQuery(w, r, stats)
+		if !ok {
 			return
 		}
 		pattern := q.Get("pattern")
-		if !contains(wirePatterns, pattern) {
+		if !slices.Contains(wirePatterns, pattern) {
 			stats.Bad("pattern")
 			shared.WriteError(w, http.StatusBadRequest, "pattern must be one of "+strings.Join(wirePatterns, ", "))
 			return
@@ -87,15 +86,6 @@ func (l *lab) handleWire() http.Handler {
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(shortWriteTimeout))
 		shared.WriteJSON(w, http.StatusOK, capture)
 	})
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (l *lab) captureWire(ctx context.Context, pattern string) (*wireCapture, error) {
