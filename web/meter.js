@@ -12,7 +12,9 @@ export class Meter {
     this.stats = stats; // the client's counters (client.js newStats)
     this.current = []; // latencies (ms) of the ticks received this second
     this.seconds = []; // one bucket per second, oldest first: { n, p50, p99, sorted }
-    this.counts = []; // the client's request count at each second, for requests/min
+    // The client's request count at each second, for requests/min; it starts
+    // with the count now, so the connect a stream makes at once is counted.
+    this.counts = [stats.requests];
     this.latest = null; // the newest tick
     this.prices = new Map(); // symbol -> its newest tick
     this.changed = false; // something to render since the last frame
