@@ -128,10 +128,6 @@ func (r *round) results(m measured, ends map[*client]counts) []Result {
 	return out
 }
 
-// minCPUSeconds is the least server CPU time a window must use for its CPU
-// per tick to be reported: five of the kernel's 10 ms steps.
-const minCPUSeconds = 0.05
-
 // serverFigures are the server's CPU per delivered tick, its idle CPU, and
 // its memory per connection; nil when its /metrics does not say.
 func serverFigures(m measured, delivered uint64, connected int) (cpu, idle, mem *float64) {
@@ -140,10 +136,10 @@ func serverFigures(m measured, delivered uint64, connected int) (cpu, idle, mem 
 	}
 	v := round3((m.idle.cpuSeconds - m.idleFrom.cpuSeconds) / m.idleFor.Seconds() * 100)
 	idle = &v
-	// The kernel counts a process's CPU time in 10 ms steps: a window that
-	// used only a few of them says nothing per tick.
-	if used := m.closed.cpuSeconds - m.open.cpuSeconds; delivered > 0 && used >= minCPUSeconds {
-		v := round3(used * 1e6 / float64(delivered))
+	// The kernel counts a process's CPU time in 10 ms steps: over a short
+	// window (a few seconds, a few hundred deliveries) the figure is coarse.
+	if delivered > 0 {
+		v := round3((m.closed.cpuSeconds - m.open.cpuSeconds) * 1e6 / float64(delivered))
 		cpu = &v
 	}
 	if connected > 0 {
