@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -31,13 +32,14 @@ type config struct {
 	logLevel      slog.Level
 	shutdownGrace time.Duration
 	natsPatterns  bool // run the NATS subscribers and workers in the lab (not in the NATS demos)
+	workQueue     bool // publish to work.ticks and keep the TICKWORK stream (--nats-patterns=false: neither)
 }
 
 // labFlags declares the flags every command that starts a lab accepts. The
 // demo passes its own defaults for the two listen addresses so that it can run
 // next to a lab that is already serving.
 func labFlags(name string, getenv func(string) string, addr, natsListen string) (*flag.FlagSet, *config) {
-	cfg := &config{shutdownGrace: 5 * time.Second, natsPatterns: true}
+	cfg := &config{shutdownGrace: 5 * time.Second, natsPatterns: true, workQueue: true}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.StringVar(&cfg.addr, "addr", envOr(getenv, "COMMLAB_ADDR", addr), "HTTP address to serve on (env COMMLAB_ADDR); port 0 picks a free one")
 	fs.StringVar(&cfg.natsURL, "nats-url", getenv("NATS_URL"), "external NATS server or cluster, comma-separated (env NATS_URL); empty: run an embedded server")
@@ -53,6 +55,11 @@ func labFlags(name string, getenv func(string) string, addr, natsListen string) 
 			}
 		}
 		return nil
+	})
+	fs.BoolFunc("nats-patterns", "run the NATS patterns: the lab's pub/sub subscribers, and the work queue (work.ticks, the TICKWORK stream, the workers); =false leaves the feed and the HTTP patterns, as commlab bench does to measure an HTTP pattern on its own (default true)", func(v string) error {
+		on, err := strconv.ParseBool(v)
+		cfg.natsPatterns, cfg.workQueue = on, on
+		return err
 	})
 	fs.IntVar(&cfg.queueLen, "queue", 256, "ticks queued per streaming client before it counts as too slow and is cut off")
 	fs.DurationVar(&cfg.sseHeartbeat, "sse-heartbeat", 15*time.Second, "interval of SSE heartbeat comments")

@@ -70,20 +70,8 @@ func startLab(cfg *config, log *slog.Logger) (_ *lab, err error) {
 	// The work queues: one publish per tick to work.ticks reaches the core
 	// queue group and is stored by the JetStream stream TICKWORK. The stream
 	// must exist before the first tick, or that tick is stored nowhere.
-	setupCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err = natsqueue.SetupStreams(setupCtx, l.feedConn, nil); err != nil {
-		return nil, err
-	}
-	if l.workPub, err = natsqueue.NewPublisher(l.feedConn, &natsqueue.PublisherOptions{Epoch: l.feed.Epoch(), Log: log}); err != nil {
-		return nil, err
-	}
-	l.feed.AlsoPublish(l.workPub.Publish)
-	if cfg.natsPatterns {
-		l.queue, err = natsqueue.StartPool(setupCtx, l.broker.Connect, &natsqueue.PoolOptions{
-			Core: natsqueue.DefaultWorkers, JetStream: natsqueue.DefaultWorkers, Publisher: l.workPub, Log: log,
-		})
-		if err != nil {
+	if cfg.workQueue {
+		if err = l.startWorkQueue(cfg, log); err != nil {
 			return nil, err
 		}
 	}
@@ -236,4 +224,29 @@ func drain(ctx context.Context, nc *nats.Conn) {
 	case <-ctx.Done():
 		nc.Close()
 	}
+}
+
+// startWorkQueue sets up the work queues: one publish per tick to work.ticks
+// reaches the core queue group and is stored by the JetStream stream TICKWORK.
+// The stream must exist before the first tick, or that tick is stored nowhere.
+// The lab's own workers start only with the NATS patterns: the NATS demos run
+// workers of their own.
+func (l *lab) startWorkQueue(cfg *config, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := natsqueue.SetupStreams(ctx, l.feedConn, nil)
+	if err != nil {
+		return err
+	}
+	if l.workPub, err = natsqueue.NewPublisher(l.feedConn, &natsqueue.PublisherOptions{Epoch: l.feed.Epoch(), Log: log}); err != nil {
+		return err
+	}
+	l.feed.AlsoPublish(l.workPub.Publish)
+	if !cfg.natsPatterns {
+		return nil
+	}
+	l.queue, err = natsqueue.StartPool(ctx, l.broker.Connect, &natsqueue.PoolOptions{
+		Core: natsqueue.DefaultWorkers, JetStream: natsqueue.DefaultWorkers, Publisher: l.workPub, Log: log,
+	})
+	return err
 }

@@ -511,3 +511,33 @@ func TestJetStreamWorkSurvivesARestart(t *testing.T) {
 	}
 	t.Logf("backlog found after the restart: %d ticks, all processed", s.Queue.JetStream.Backlog)
 }
+
+// TestRunWithoutNATSPatterns is the lab commlab bench starts to measure an HTTP
+// pattern: the feed and the HTTP patterns, none of the lab's own NATS
+// subscribers or queue workers, no work.ticks stream.
+func TestRunWithoutNATSPatterns(t *testing.T) {
+	url, _ := startRun(t, "--rate", "50", "--nats-patterns=false")
+	var stats struct {
+		Pubsub []json.RawMessage `json:"pubsub"`
+		Queue  json.RawMessage   `json:"queue"`
+	}
+	_, _, body := get(t, url+"/api/stats")
+	if err := json.Unmarshal(body, &stats); err != nil {
+		t.Fatal(err)
+	}
+	if len(stats.Pubsub) != 0 || string(stats.Queue) != "null" {
+		t.Errorf("stats: pubsub %d subscribers, queue %s; want none and null", len(stats.Pubsub), stats.Queue)
+	}
+	resp, err := http.Post(url+"/api/queue/kill?worker=core-1", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("queue kill: got %d, want 404: this lab runs no workers", resp.StatusCode)
+	}
+	code, _, body := get(t, url+"/api/poll?since=0&wait=10s")
+	if code != http.StatusOK || !bytes.Contains(body, []byte(`"seq":1`)) {
+		t.Errorf("poll: got %d %s, want the feed's first tick", code, body)
+	}
+}

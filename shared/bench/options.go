@@ -59,8 +59,8 @@ type Server struct {
 }
 
 // StartFunc starts a fresh lab feeding rate ticks/s, as a process of its own,
-// and returns once it serves.
-type StartFunc func(ctx context.Context, rate int) (*Server, error)
+// for a round of the given patterns, and returns once it serves.
+type StartFunc func(ctx context.Context, rate int, patterns []string) (*Server, error)
 
 func (o Options) withDefaults() Options {
 	if len(o.Patterns) == 0 {

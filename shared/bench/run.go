@@ -94,7 +94,7 @@ func runRound(ctx context.Context, o *Options, fixed *target, patterns []string,
 	t := fixed
 	if t == nil {
 		prog.phase("%s: starting a lab at %d ticks/s", label, o.Rate)
-		srv, err := o.Start(ctx, o.Rate)
+		srv, err := o.Start(ctx, o.Rate, patterns)
 		if err != nil {
 			return nil, nil, err
 		}
