@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -51,15 +50,8 @@ const readPanelsJS = `Object.fromEntries([...document.querySelectorAll('#panels 
 }]))`
 
 func TestDashboard(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skip("chromium is not installed: apt-get install chromium to run the dashboard test")
-		}
-		t.Fatalf("chromium is required in CI: %v", err)
-	}
 	url, _ := startRun(t, "--rate", "50")
-	ctx, console := newBrowser(t, chromium)
+	ctx, console := newBrowser(t)
 
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(url)); err != nil {
 		t.Fatalf("load the dashboard: %v", err)
@@ -109,7 +101,7 @@ func TestDashboard(t *testing.T) {
 				t.Errorf("%s: gaps %v, dups %v, want 0 and 0", name, gaps, dups)
 			}
 		}
-		if rows := evaluate[int](t, ctx, `document.querySelectorAll('#summary-table tbody tr').length`); rows < 5 {
+		if rows := labtest.Evaluate[int](t, ctx, `document.querySelectorAll('#summary-table tbody tr').length`); rows < 5 {
 			t.Errorf("summary table has %d rows, want one per measured pattern (5)", rows)
 		}
 		// The queue panel shows /api/stats' queue object, or says it is coming.
@@ -125,7 +117,7 @@ func TestDashboard(t *testing.T) {
 		); err != nil {
 			t.Fatal(err)
 		}
-		waitJS(t, ctx, "the header shows rate 100", 10*time.Second, `document.getElementById('feed-rate').textContent === '100 ticks/s'`)
+		labtest.WaitJS(t, ctx, "the header shows rate 100", 10*time.Second, `document.getElementById('feed-rate').textContent === '100 ticks/s'`)
 	})
 
 	// The picture for the README: every panel with ten seconds of charts
@@ -220,13 +212,13 @@ func TestDashboard(t *testing.T) {
 	} {
 		t.Run("wire "+tt.pattern, func(t *testing.T) {
 			click(t, ctx, fmt.Sprintf(`.panel[data-pattern=%q] [data-action="wire"]`, tt.pattern))
-			waitJS(t, ctx, "the wire dialog shows the exchange", 10*time.Second, fmt.Sprintf(
+			labtest.WaitJS(t, ctx, "the wire dialog shows the exchange", 10*time.Second, fmt.Sprintf(
 				`document.getElementById('wire').open && document.querySelectorAll('#wire .wire-part').length >= 2 && document.querySelector('#wire .wire-body').textContent.includes(%q)`, tt.want))
 			if tt.pattern == "ws" {
 				saveScreenshot(t, ctx, siblingPath(t, "wire"), 1280, 900)
 			}
 			click(t, ctx, `#wire button.close`)
-			waitJS(t, ctx, "the dialog closes", 5*time.Second, `!document.getElementById('wire').open`)
+			labtest.WaitJS(t, ctx, "the dialog closes", 5*time.Second, `!document.getElementById('wire').open`)
 		})
 	}
 
@@ -236,7 +228,7 @@ func TestDashboard(t *testing.T) {
 	t.Run("kill queue workers", func(t *testing.T) {
 		const redelivered = `Number([...document.querySelectorAll('.panel[data-pattern="queue"] .kv')].find((k) => k.querySelector('h3')?.textContent === 'jetstream')` +
 			`?.querySelector('dl').textContent.match(/redelivered([\d,]+)/)?.[1].replaceAll(',', '') ?? NaN)`
-		before := evaluate[float64](t, ctx, redelivered)
+		before := labtest.Evaluate[float64](t, ctx, redelivered)
 		if before != before { // NaN: the panel does not show the figure
 			t.Fatal("the queue panel shows no JetStream redelivered count")
 		}
@@ -254,7 +246,7 @@ func TestDashboard(t *testing.T) {
 			reviveWorker(t, ctx, "js-1")
 		}
 		killWorker(t, ctx, "core-1")
-		waitJS(t, ctx, "JetStream redelivers the dead worker's ticks", 20*time.Second, fmt.Sprintf(`%s > %v`, redelivered, before))
+		labtest.WaitJS(t, ctx, "JetStream redelivers the dead worker's ticks", 20*time.Second, fmt.Sprintf(`%s > %v`, redelivered, before))
 		saveScreenshot(t, ctx, siblingPath(t, "queue"), 1280, 900)
 		reviveWorker(t, ctx, "core-1")
 		reviveWorker(t, ctx, "js-1")
@@ -263,7 +255,7 @@ func TestDashboard(t *testing.T) {
 	t.Run("narrow screenshot", func(t *testing.T) {
 		_, narrow := screenshotPaths(t)
 		saveScreenshot(t, ctx, narrow, 420, 900)
-		if overflow := evaluate[int](t, ctx, `document.documentElement.scrollWidth - window.innerWidth`); overflow > 0 {
+		if overflow := labtest.Evaluate[int](t, ctx, `document.documentElement.scrollWidth - window.innerWidth`); overflow > 0 {
 			t.Errorf("at 420 px wide the page scrolls sideways by %d px", overflow)
 		}
 	})
@@ -318,51 +310,17 @@ func (c *consoleLog) errors() []string {
 	return append([]string(nil), c.errs...)
 }
 
-// newBrowser starts a headless chromium with a fresh profile, kept off the
-// network: no proxy it could reach (loopback bypasses it), no background
-// traffic. The browser ends before the test's lab stops, so the page's
-// reconnect attempts never reach the console log.
-func newBrowser(t *testing.T, execPath string) (context.Context, *consoleLog) {
-	t.Helper()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(execPath),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.ProxyServer("127.0.0.1:9"),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.WindowSize(1280, 900),
-	)
+// newBrowser starts the browser (labtest.NewBrowser) with a console log: the
+// browser ends before the test's lab stops, so the page's reconnect attempts
+// never reach the log.
+func newBrowser(t *testing.T) (context.Context, *consoleLog) {
 	console := new(consoleLog)
-	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithListener(console.listen))
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	return ctx, console
-}
-
-func evaluate[T any](t *testing.T, ctx context.Context, js string) T {
-	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
-	if err != nil {
-		t.Fatalf("evaluate %.60s: %v", js, err)
-	}
-	return v
+	return labtest.NewBrowser(t, [2]int{1280, 900}, chromedp.WithListener(console.listen)), console
 }
 
 func readPanels(t *testing.T, ctx context.Context) map[string]panelView {
 	t.Helper()
-	raw := evaluate[[]byte](t, ctx, readPanelsJS)
+	raw := labtest.Evaluate[[]byte](t, ctx, readPanelsJS)
 	var ps map[string]panelView
 	if err := json.Unmarshal(raw, &ps); err != nil {
 		t.Fatalf("decode panels %s: %v", raw, err)
@@ -386,16 +344,6 @@ func waitPanels(t *testing.T, ctx context.Context, what string, timeout time.Dur
 			t.Fatalf("waited %v for: %s; the panels show:\n%s", timeout, what, dump)
 		}
 		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// waitJS waits until a JavaScript expression is true, polled in the page.
-func waitJS(t *testing.T, ctx context.Context, what string, timeout time.Duration, js string) {
-	t.Helper()
-	pctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if _, err := chromedp.Run(pctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(timeout))); err != nil {
-		t.Fatalf("waited %v for: %s: %v", timeout, what, err)
 	}
 }
 
@@ -423,17 +371,17 @@ func killWorker(t *testing.T, ctx context.Context, worker string) int {
 	t.Helper()
 	button := fmt.Sprintf(`.panel[data-pattern="queue"] button[data-worker=%q]`, worker)
 	click(t, ctx, button)
-	waitJS(t, ctx, worker+" shows dead", 5*time.Second, fmt.Sprintf(`document.querySelector(%q)?.dataset.do === 'revive'`, button))
+	labtest.WaitJS(t, ctx, worker+" shows dead", 5*time.Second, fmt.Sprintf(`document.querySelector(%q)?.dataset.do === 'revive'`, button))
 	hint := fmt.Sprintf(`document.querySelector('.panel[data-pattern="queue"] .hint').textContent.match(/killed %s: the (\d+) ticks/)`, worker)
-	waitJS(t, ctx, "the hint says what "+worker+" held", 5*time.Second, hint+` !== null`)
-	return evaluate[int](t, ctx, `Number(`+hint+`[1])`)
+	labtest.WaitJS(t, ctx, "the hint says what "+worker+" held", 5*time.Second, hint+` !== null`)
+	return labtest.Evaluate[int](t, ctx, `Number(`+hint+`[1])`)
 }
 
 func reviveWorker(t *testing.T, ctx context.Context, worker string) {
 	t.Helper()
 	button := fmt.Sprintf(`.panel[data-pattern="queue"] button[data-worker=%q]`, worker)
 	click(t, ctx, button)
-	waitJS(t, ctx, worker+" is alive again", 5*time.Second, fmt.Sprintf(`document.querySelector(%q)?.dataset.do === 'kill'`, button))
+	labtest.WaitJS(t, ctx, worker+" is alive again", 5*time.Second, fmt.Sprintf(`document.querySelector(%q)?.dataset.do === 'kill'`, button))
 }
 
 // slowDisconnects is the server's count of the pattern's clients cut off for
@@ -466,7 +414,7 @@ func saveScreenshot(t *testing.T, ctx context.Context, path string, width, heigh
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, height)); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "the charts fit the new width", 5*time.Second,
+	labtest.WaitJS(t, ctx, "the charts fit the new width", 5*time.Second,
 		`[...document.querySelectorAll('#panels canvas')].every((c) => c.clientWidth === 0 || c.width === Math.round(c.clientWidth * devicePixelRatio))`)
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {

@@ -87,6 +87,16 @@
 // [Group] runs several subscribers side by side, each on a connection of its
 // own, and [RunDemo] prints what they get: the `commlab demo pubsub` command.
 //
+// # Request and reply
+//
+// [QuoteService] answers requests on quote.<SYMBOL> with the newest tick it
+// has heard on ticks.*. Request/reply is publish/subscribe with a reply
+// subject: the requester subscribes to a fresh inbox, publishes the request
+// naming it, and waits for one message there; the service publishes its
+// answer to that inbox. A request that no subscription matches is not left to
+// time out: the server answers it at once with "no responders". The
+// service's two handlers are this package's coding exercise (README.md).
+//
 // # Trade-offs
 //
 //   - At most once. There are no acks and no redelivery: a subscriber that is

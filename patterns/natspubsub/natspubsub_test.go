@@ -167,7 +167,10 @@ func TestSubscribeEveryTick(t *testing.T) {
 }
 
 // TestSubjects checks which ticks each subscription gets: the server filters by
-// subject, * is exactly one token, > one or more.
+// subject, * is exactly one token, > one or more. Halfway through the ticks, a
+// message that is not a tick goes to ticks.ACME.x, as `nats pub ticks.ACME.x`
+// does in "Try this" 1: it reaches only the subscriptions with three tokens
+// or >, and each counts it as invalid; so does the gateway, on ticks.>.
 //
 // To know that a subscriber got nothing more, not merely nothing yet, a fence
 // message follows the ticks on a subject it matches, from the feed's own
@@ -178,17 +181,19 @@ func TestSubjects(t *testing.T) {
 	every := func(*shared.Tick) bool { return true }
 	none := func(*shared.Tick) bool { return false }
 	tests := []struct {
-		subject string
-		want    func(*shared.Tick) bool
-		fence   string // a subject the subscription matches
+		subject   string
+		want      func(*shared.Tick) bool
+		getsACMEx bool   // gets the message published to ticks.ACME.x
+		fence     string // a subject the subscription matches
 	}{
-		{"ticks.ACME", acme, "ticks.ACME"},
-		{"*.ACME", acme, "quotes.ACME"},
-		{"ticks.*", every, "ticks.FENCE"},
-		{"ticks.>", every, "ticks.FENCE"},
-		{"ticks.ACME.x", none, "ticks.ACME.x"},
-		{"ticks.ACME.>", none, "ticks.ACME.x"},
-		{"ticks", none, "ticks"},
+		{"ticks.ACME", acme, false, "ticks.ACME"},
+		{"*.ACME", acme, false, "quotes.ACME"},
+		{"ticks.*", every, false, "ticks.FENCE"},
+		{"ticks.>", every, true, "ticks.FENCE"},
+		{"ticks.ACME.x", none, true, "ticks.ACME.x"},
+		{"ticks.ACME.*", none, true, "ticks.ACME.x"},
+		{"ticks.ACME.>", none, true, "ticks.ACME.x"},
+		{"ticks", none, false, "ticks"},
 	}
 	const ticks = 200
 	lab := labtest.Start(t, nil)
@@ -196,7 +201,16 @@ func TestSubjects(t *testing.T) {
 	for i, tc := range tests {
 		subs[i] = startSubscriber(t, lab, tc.subject, Options{})
 	}
-	lab.Publish(t, ticks)
+	lab.Publish(t, ticks/2)
+	// From the feed's connection, so it arrives between ticks 100 and 101
+	// everywhere: once the gateway holds 101, it has seen it.
+	if err := lab.NC.Publish("ticks.ACME.x", []byte("not a tick")); err != nil {
+		t.Fatal(err)
+	}
+	lab.Publish(t, ticks/2)
+	if got := lab.Gateway.Invalid(); got != 1 {
+		t.Errorf("gateway on ticks.>: got %d invalid messages, want 1, the one on ticks.ACME.x", got)
+	}
 	all := held(t, lab, ticks)
 
 	const fenceSeq = 1_000_000 // fences are ticks far past the feed's seqs
@@ -232,7 +246,41 @@ func TestSubjects(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("got %d ticks %v, want %d ticks %v", len(got), got, len(want), want)
 			}
+			var wantInvalid uint64
+			if tc.getsACMEx {
+				wantInvalid = 1
+			}
+			if got := subs[i].stats.Invalid.Load(); got != wantInvalid {
+				t.Errorf("got %d messages that were not ticks, want %d (matches ticks.ACME.x: %v)", got, wantInvalid, tc.getsACMEx)
+			}
 		})
+	}
+}
+
+// TestLateSubscriber is "Try this" 4, no subscriber, no message: a subscriber
+// to ticks.ACME that comes after 50 ticks gets no ACME tick from before it
+// subscribed, only the next one. The gateway's history, from which SSE and
+// the other HTTP patterns resume, still holds every tick from seq 1: asked
+// for everything after seq 1, as `Last-Event-ID: 1` does, it starts at 2.
+func TestLateSubscriber(t *testing.T) {
+	lab := labtest.Start(t, nil)
+	early := lab.Publish(t, 50)
+	if !slices.ContainsFunc(early, func(tk shared.Tick) bool { return tk.Symbol == "ACME" }) {
+		t.Fatal("no ACME tick among the first 50: pick another symbol")
+	}
+	s := startSubscriber(t, lab, "ticks.ACME", Options{})
+
+	var next shared.Tick
+	for next.Symbol != "ACME" {
+		next = lab.Publish(t, 1)[0]
+	}
+	if got := s.next(t); got.Seq != next.Seq {
+		t.Errorf("got seq %d first, want %d, the first ACME tick published after the subscription", got.Seq, next.Seq)
+	}
+
+	ticks, _, reset := lab.Gateway.History.Since(1, 3, nil)
+	if len(ticks) != 3 || reset || ticks[0].Seq != 2 {
+		t.Errorf("history after seq 1: got %d ticks from %v (reset %v), want 3 from seq 2", len(ticks), ticks, reset)
 	}
 }
 

@@ -139,3 +139,113 @@ func TestSlowSubscriberWithRoom(t *testing.T) {
 		t.Errorf("got %d slow-consumer reports, want 0", got)
 	}
 }
+
+// TestSlowSubscriberPace plays "Try this" 2 and 3 in rounds instead of
+// seconds, so that every count is exact: each round the feed publishes some
+// ticks, then the subscriber handles some, with room for a fixed number
+// waiting in its client library. The subscriber is held in fn until the test
+// lets it go, one tick at a time.
+//
+// Faster than the subscriber, with little room: once the queue is full, the
+// library drops the difference every round (10), and what waits stays put.
+// Round 1 fills it; round 2 drops one fewer, because the tick in the
+// subscriber's hand has left the queue. Slower than the subscriber: nothing
+// waits, nothing is dropped. Faster, with room for everything: nothing is
+// dropped, and what waits grows by the difference every round.
+func TestSlowSubscriberPace(t *testing.T) {
+	const rounds = 5
+	tests := []struct {
+		name                  string
+		publish, handle, room int
+		wantDropped           [rounds]uint64 // after each round
+		wantWaiting           [rounds]uint64 // published - handled - dropped: in the queue or in the subscriber's hand
+	}{
+		{"feed twice as fast, room for 20", 20, 10, 20,
+			[rounds]uint64{0, 9, 19, 29, 39}, [rounds]uint64{10, 11, 11, 11, 11}},
+		{"feed half as fast, room for 20", 5, 10, 20,
+			[rounds]uint64{0, 0, 0, 0, 0}, [rounds]uint64{0, 0, 0, 0, 0}},
+		{"feed twice as fast, room for 100,000", 20, 10, 100_000,
+			[rounds]uint64{0, 0, 0, 0, 0}, [rounds]uint64{10, 20, 30, 40, 50}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			lab := labtest.Start(t, nil)
+			stats := new(Stats)
+			next, stop := make(chan struct{}), make(chan struct{})
+			s := startHeldSubscriber(t, lab, "ticks.>", Options{PendingMsgs: tc.room, Stats: stats}, func(shared.Tick) {
+				select {
+				case <-next:
+				case <-stop:
+				}
+			})
+			t.Cleanup(func() { close(stop) }) // before the subscriber's own cleanup, which waits for it
+			fence := fenceOn(t, lab, s.nc)
+
+			var published, handled uint64
+			for r := range rounds {
+				lab.Publish(t, tc.publish) // returns at once: the feed never waits
+				published += uint64(tc.publish)
+				fence() // every tick is now queued or dropped
+
+				for range min(uint64(tc.handle), published-handled-tc.wantDropped[r]) {
+					select {
+					case next <- struct{}{}: // the subscriber holds a tick: let it go
+					case <-time.After(10 * time.Second):
+						t.Fatalf("round %d: the subscriber holds no tick after %d handled, want more", r+1, handled)
+					}
+					handled++
+				}
+				// The subscriber takes the next tick out of the queue, if
+				// there is one, before the next round: then Received is one
+				// ahead, and its drop count and queue depth are current.
+				if published-handled-tc.wantDropped[r] > 0 {
+					labtest.WaitFor(t, "the subscriber to take its next tick", func() bool {
+						return stats.Received.Load() == handled+1
+					})
+				}
+
+				dropped := stats.Dropped.Load()
+				waiting := published - handled - dropped
+				t.Logf("round %d: published %d, handled %d, dropped %d, waiting %d (pending %d)",
+					r+1, published, handled, dropped, waiting, stats.Pending.Load())
+				if dropped != tc.wantDropped[r] || waiting != tc.wantWaiting[r] {
+					t.Fatalf("round %d: got dropped %d, waiting %d; want %d, %d",
+						r+1, dropped, waiting, tc.wantDropped[r], tc.wantWaiting[r])
+				}
+				// Pending, the library's own gauge, is what waits but the tick in hand.
+				if got, want := stats.Pending.Load(), max(int64(waiting)-1, 0); got != want {
+					t.Errorf("round %d: got pending %d, want %d", r+1, got, want)
+				}
+			}
+		})
+	}
+}
+
+// fenceOn subscribes nc to a fence subject and returns a function that
+// publishes a fence from the feed's connection and waits until nc has it.
+// The server delivers one publisher's messages to a connection in order, and
+// the library queues (or drops) each before it reads the next: once the fence
+// is in, every tick published before it has been queued or dropped.
+func fenceOn(t *testing.T, lab *labtest.Lab, nc *nats.Conn) func() {
+	t.Helper()
+	arrived := make(chan struct{}, 1)
+	sub, err := nc.Subscribe("fence", func(*nats.Msg) { arrived <- struct{}{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		t.Helper()
+		if err := lab.NC.Publish("fence", nil); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-arrived:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the fence did not arrive within 10s")
+		}
+	}
+}

@@ -73,6 +73,8 @@
 // worker's connection closes, however cleanly, only when AckWait has passed
 // (nats-server #4716). AckWait is a bet: too short, and slow jobs are
 // redelivered while still running; too long, and a dead worker's ticks wait.
+// A worker on a slow job can keep its claim by reporting progress
+// (InProgress restarts AckWait): the coding exercise.
 //
 // Ordering is lost on redelivery. A redelivered tick arrives after ticks
 // published later than it, at another worker.

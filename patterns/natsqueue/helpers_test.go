@@ -31,10 +31,16 @@ type testLab struct {
 
 func startLab(t *testing.T) *testLab {
 	t.Helper()
+	return startLabWith(t, StreamOptions{AckWait: testAckWait})
+}
+
+// startLabWith is startLab with the work queue configured by so.
+func startLabWith(t *testing.T, so StreamOptions) *testLab {
+	t.Helper()
 	lab := labtest.Start(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := SetupStreams(ctx, lab.NC, &StreamOptions{AckWait: testAckWait}); err != nil {
+	if err := SetupStreams(ctx, lab.NC, &so); err != nil {
 		t.Fatal(err)
 	}
 	pub, err := NewPublisher(lab.NC, &PublisherOptions{Epoch: lab.Feed.Epoch(), Log: testLogger(t)})

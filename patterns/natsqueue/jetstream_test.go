@@ -2,9 +2,12 @@ package natsqueue
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"commlab/shared/labtest"
 )
@@ -216,4 +219,127 @@ func TestDeadLetterSweep(t *testing.T) {
 	if string(dead.Data) != "garbage" || dead.Header.Get(DeadSeqHeader) != "1" || dead.Header.Get(DeadDeliveriesHeader) != "" {
 		t.Errorf("got dead letter %q with headers %v, want \"garbage\" from seq 1, deliveries unknown", dead.Data, dead.Header)
 	}
+}
+
+// TestJetStreamSlowJobIsRedelivered is the other side of AckWait: the server
+// cannot tell a slow worker from a dead one. Worker A takes a job and is still
+// on it, neither acking nor reporting progress, when AckWait passes; the
+// server then gives the same message to worker B, and the job is done twice.
+// (The coding exercise, exercise_progress.go, keeps A's claim alive.)
+func TestJetStreamSlowJobIsRedelivered(t *testing.T) {
+	tl := startLab(t)
+	tl.publish(t, 1)
+
+	fetchOne := func(worker string) jetstream.Msg {
+		t.Helper()
+		nc, err := tl.Broker.Connect(worker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		cons, err := jetStreamOf(t, nc).Consumer(ctx, StreamName, ConsumerName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(4*testAckWait))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []jetstream.Msg
+		for m := range batch.Messages() {
+			got = append(got, m)
+		}
+		if err := batch.Error(); err != nil || len(got) != 1 {
+			t.Fatalf("%s fetched %d messages (%v), want 1", worker, len(got), err)
+		}
+		return got[0]
+	}
+	metadata := func(m jetstream.Msg) *jetstream.MsgMetadata {
+		t.Helper()
+		md, err := m.Metadata()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return md
+	}
+
+	// The server delivers after A asks, and redelivers AckWait after that at the soonest.
+	askedAt := time.Now()
+	first := fetchOne("worker-a")  // A starts the job, and takes its time
+	second := fetchOne("worker-b") // B is idle and asks for work
+	took := time.Since(askedAt)
+	a, b := metadata(first), metadata(second)
+	t.Logf("worker-b got stream seq %d (delivery %d) %v after worker-a asked for it (delivery %d); AckWait %v",
+		b.Sequence.Stream, b.NumDelivered, took.Round(time.Millisecond), a.NumDelivered, testAckWait)
+	if b.Sequence.Stream != a.Sequence.Stream || a.NumDelivered != 1 || b.NumDelivered != 2 {
+		t.Errorf("got worker-a stream seq %d delivery %d, worker-b seq %d delivery %d; want the same message, delivered once then again",
+			a.Sequence.Stream, a.NumDelivered, b.Sequence.Stream, b.NumDelivered)
+	}
+	if took < testAckWait {
+		t.Errorf("worker-b got the job %v after worker-a asked for it, want no sooner than AckWait %v", took, testAckWait)
+	}
+	// Both finish the job; the first ack deletes the message.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := first.DoubleAck(ctx); err != nil {
+		t.Errorf("worker-a's ack: %v", err)
+	}
+	if msgs, _, _ := streamState(t, tl.NC); msgs != 0 {
+		t.Errorf("got %d msgs in %s after the ack, want 0", msgs, StreamName)
+	}
+}
+
+// TestJetStreamPulledAheadWaitsOutAckWait shows the price of prefetch for slow
+// jobs. js-1, alone on the consumer, pulls two ticks: the first goes into its
+// job, the second waits in its client, and that one's AckWait runs all the
+// while. The job takes longer than AckWait, so the server gives the waiting
+// tick to js-2 as well, whatever js-1 does about the tick in hand (progress
+// reports cover only that one): slow jobs want PullMaxMessages 1.
+func TestJetStreamPulledAheadWaitsOutAckWait(t *testing.T) {
+	tl := startLab(t)
+	f := newFinished()
+	p := startPool(t, tl, PoolOptions{JetStream: 2, Worker: WorkerOptions{WorkTime: 2 * testAckWait, PullMaxMessages: 2}, onFinish: f.hook})
+	if _, err := p.Kill("js-2"); err != nil {
+		t.Fatal(err)
+	}
+	labtest.WaitFor(t, "the server to drop js-2's pull request", func() bool { return numWaiting(t, tl) == 1 })
+
+	tl.publish(t, 2)
+	labtest.WaitFor(t, "js-1 to hold both ticks", func() bool {
+		_, unacked, _ := streamState(t, tl.NC)
+		return unacked == 2 && p.holding("js-1")
+	})
+	if err := p.Revive(t.Context(), "js-2"); err != nil { // idle, asking for work
+		t.Fatal(err)
+	}
+	snap := waitSnapshot(t, p, "both ticks processed, the stream empty and no worker in a job", func(s Snapshot) bool {
+		return s.JetStream.Processed == 2 && s.JetStream.InStream == 0 && s.JetStream.Pending == 0 &&
+			!p.holding("js-1") && !p.holding("js-2")
+	})
+	by, redo := f.snapshot()
+	t.Logf("jetstream %+v; processed by %v, deliveries %v", snap.JetStream, by, redo)
+	if redo[2] < 2 || !slices.Contains(by[2], "js-2") {
+		t.Errorf("got stream seq 2 processed by %v, delivered %d times; want it redelivered to js-2 while it waited behind js-1's job", by[2], redo[2])
+	}
+	if snap.JetStream.DeadLettered != 0 {
+		t.Errorf("got %d dead-lettered, want none", snap.JetStream.DeadLettered)
+	}
+}
+
+// numWaiting reads how many pull requests wait at the consumer.
+func numWaiting(t *testing.T, tl *testLab) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := jetStreamOf(t, tl.NC).Consumer(ctx, StreamName, ConsumerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ci.NumWaiting
 }

@@ -23,6 +23,9 @@ func (w *worker) startJetStream(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("natsqueue: %s: consumer %s on %s (create it with SetupStreams): %w", w.name, ConsumerName, StreamName, err)
 	}
+	// The server's AckWait, not an assumption: the job must report progress
+	// within it (reportProgress).
+	w.ackWait = cons.CachedInfo().Config.AckWait
 	cc, err := cons.Consume(w.handleJetStream,
 		jetstream.PullMaxMessages(w.opts.PullMaxMessages),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
@@ -67,7 +70,13 @@ func (w *worker) handleJetStream(m jetstream.Msg) {
 		}
 		return
 	}
-	if !w.work(t, m.Headers().Get(shared.EpochHeader)) {
+	// A job longer than AckWait looks like a dead worker to the server, which
+	// then gives the tick to another worker as well; reportProgress keeps the
+	// claim alive while the job runs (the exercise in exercise_progress.go).
+	stopProgress := reportProgress(m, w.ackWait)
+	done := w.work(t, m.Headers().Get(shared.EpochHeader))
+	stopProgress()
+	if !done {
 		return // killed mid-job: no ack, so the stream still owes this tick to someone
 	}
 	// The job is done, whatever becomes of the ack.

@@ -113,6 +113,7 @@ type worker struct {
 	ownsConn bool                     // a pool's worker closes its connection; RunWorker's caller owns its own
 	sub      *nats.Subscription       // core
 	cc       jetstream.ConsumeContext // JetStream
+	ackWait  time.Duration            // JetStream: the consumer's AckWait, as the server has it
 	quit     chan struct{}            // closed by kill: abandon the job in hand
 	exited   <-chan struct{}          // closed when the handler's goroutine has ended
 

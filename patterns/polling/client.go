@@ -118,7 +118,9 @@ func Poll(ctx context.Context, baseURL string, fn func(shared.Tick), opts *Optio
 		}
 		if err != nil {
 			failing = true
-			wait := backoff.Next()
+			// A server that says when to come back (429 or 503 with Retry-After)
+			// is not asked sooner; otherwise our own jittered backoff decides.
+			wait := max(backoff.Next(), p.retryAfter)
 			log.Info("poll: request failed", "err", err, "retry_in", wait)
 			if shared.Sleep(ctx, wait) != nil {
 				return nil
@@ -172,6 +174,10 @@ type page struct {
 	ticks []shared.Tick
 	next  uint64
 	reset bool
+
+	// retryAfter is set on a failed request only: how long the server asked
+	// us to wait before asking again (0: it did not say).
+	retryAfter time.Duration
 }
 
 // fetch makes one request for the ticks after since, or without hasSince for
@@ -210,7 +216,8 @@ func fetch(ctx context.Context, o *Options, endpoint string, since uint64, hasSi
 	case code == http.StatusBadRequest:
 		return page{}, fmt.Errorf("%w: %s: %s", ErrRejected, resp.Status, errorMessage(body))
 	case code >= 400:
-		return page{}, fmt.Errorf("polling: %s: %s", resp.Status, errorMessage(body))
+		return page{retryAfter: retryAfter(resp, time.Now())},
+			fmt.Errorf("polling: %s: %s", resp.Status, errorMessage(body))
 	default:
 		return page{}, fmt.Errorf("polling: unexpected %s", resp.Status)
 	}

@@ -296,3 +296,33 @@ func TestPollBadBaseURL(t *testing.T) {
 		}
 	}
 }
+
+// TestPollSurvivesRestart is README "Try this" #4: the lab stops under a long
+// polling client, its port refuses connections for a while, and a new lab,
+// whose feed starts again at seq 1, comes back on the same address. The client
+// asks again until it answers, counts one reconnect, takes the reset (its since
+// is ahead of the new feed) and goes on after the new lab's newest tick.
+func TestPollSurvivesRestart(t *testing.T) {
+	first := startLab(t, nil)
+	all := first.Publish(t, 20)
+	p := startPoll(t, first.srv.URL, Options{Wait: 5 * time.Second, Since: 10})
+	p.expect(t, all, 11, 20)
+	labtest.WaitFor(t, "the long poll to be held", func() bool { return first.long.Clients.Load() == 1 })
+
+	addr := first.srv.Listener.Addr().String()
+	first.shutdown() // ends the held poll, as Ctrl-C does
+	first.srv.Close()
+	after := p.stats.Requests.Load()
+	labtest.WaitFor(t, "a request to the stopped lab", func() bool { return p.stats.Requests.Load() > after })
+
+	second := labtest.Start(t, nil)
+	all = second.Publish(t, 5) // seqs 1 to 5: far behind the client's since=20
+	labtest.ServeAt(t, addr, Handler(second.Gateway, second.Metrics.Pattern("poll"), second.Metrics.Pattern("longpoll"), testLogger(t)))
+	labtest.WaitFor(t, "the reset", func() bool { return p.stats.Resets.Load() == 1 })
+	all = append(all, second.Publish(t, 5)...)
+	p.expect(t, all, 6, 10)
+	p.wantCounts(t, 0, 0, 1)
+	if got := p.stats.Reconnects.Load(); got != 1 {
+		t.Errorf("got %d reconnects, want 1", got)
+	}
+}

@@ -93,6 +93,9 @@ func Handler(gw *shared.Gateway, short, long *shared.PatternStats, log *slog.Log
 		if n := len(ticks); n > 0 {
 			next = ticks[n-1].Seq // the client's next since: the last tick it got
 		}
+		if notModified(w, r, next) { // a conditional poll that has it all: 304, no body
+			return
+		}
 
 		body := appendPage(make([]byte, 0, 64+len(ticks)*100), ticks, next, reset)
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))

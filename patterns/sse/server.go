@@ -88,11 +88,16 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, http.StatusBadRequest, reason, err.Error())
 		return
 	}
+	keep, err := parseSymbols(query) // the coding exercise: exercise_symbols.go
+	if err != nil {
+		s.reject(w, r, http.StatusBadRequest, "symbols", err.Error())
+		return
+	}
 	if r.Context().Err() != nil {
 		s.retryLater(w, r)
 		return
 	}
-	s.serveStream(w, r, since, resume)
+	s.serveStream(w, r, since, resume, keep)
 }
 
 // reject answers a bad request with {"error": ...} and counts it in /metrics.
@@ -159,7 +164,7 @@ func resumePoint(h http.Header, query url.Values) (since uint64, resume bool, re
 // serveStream runs one client's stream until the client leaves, falls behind,
 // or the server shuts down. The stream's story is in stream.go; r3labs.go runs
 // it on r3labs.
-func (s *server) serveStream(w http.ResponseWriter, r *http.Request, since uint64, resume bool) {
+func (s *server) serveStream(w http.ResponseWriter, r *http.Request, since uint64, resume bool, keep func(symbol string) bool) {
 	s.stats.Connections.Add(1)
 	s.stats.Clients.Add(1)
 	if resume {
@@ -169,7 +174,7 @@ func (s *server) serveStream(w http.ResponseWriter, r *http.Request, since uint6
 	}
 
 	events, cause := s.serve(w, r, func(ctx context.Context, out *conn) error {
-		return s.stream(ctx, out, since, resume)
+		return s.stream(ctx, out, since, resume, keep)
 	})
 
 	s.stats.Clients.Add(-1)

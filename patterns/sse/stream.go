@@ -24,8 +24,9 @@ import (
 const replayBatch = 256
 
 // stream sends one client's ticks, after since when resume is set, until ctx
-// ends or the stream must end, and returns why.
-func (s *server) stream(ctx context.Context, out *conn, since uint64, resume bool) error {
+// ends or the stream must end, and returns why. A nil keep keeps every tick;
+// otherwise only the ticks of the symbols it keeps are sent (?symbols=).
+func (s *server) stream(ctx context.Context, out *conn, since uint64, resume bool, keep func(symbol string) bool) error {
 	// 1. Subscribe before reading the history: a tick published in between is
 	// then in the subscription, in the history, or in both; never in neither.
 	sub := s.gw.Hub.Subscribe(s.opts.QueueLen)
@@ -35,19 +36,19 @@ func (s *server) stream(ctx context.Context, out *conn, since uint64, resume boo
 	last := since
 	if resume {
 		var err error
-		if sub, last, err = s.catchUp(ctx, out, sub, since); err != nil {
+		if sub, last, err = s.catchUp(ctx, out, sub, since, keep); err != nil {
 			return err
 		}
 	}
 
 	// 3. Live.
-	return s.live(ctx, out, sub, last)
+	return s.live(ctx, out, sub, last, keep)
 }
 
 // catchUp sends the held ticks after since, a batch at a time, at the pace the
 // client reads them. It returns a subscription that holds every tick after the
 // last one sent, and that tick's seq.
-func (s *server) catchUp(ctx context.Context, out *conn, sub *shared.Subscription, since uint64) (_ *shared.Subscription, last uint64, err error) {
+func (s *server) catchUp(ctx context.Context, out *conn, sub *shared.Subscription, since uint64, keep func(string) bool) (_ *shared.Subscription, last uint64, err error) {
 	last = since
 	buf := make([]*shared.Tick, 0, replayBatch)
 	for {
@@ -60,6 +61,10 @@ func (s *server) catchUp(ctx context.Context, out *conn, sub *shared.Subscriptio
 			last = after
 		}
 		for _, t := range ticks {
+			if keep != nil && !keep(t.Symbol) {
+				last = t.Seq // not this client's symbol: passed, not sent
+				continue
+			}
 			if !out.sendPaced(ctx, s.events.tick(t)) {
 				return sub, last, context.Cause(ctx)
 			}
@@ -87,7 +92,7 @@ func (s *server) catchUp(ctx context.Context, out *conn, sub *shared.Subscriptio
 
 // live sends the subscription's ticks after last, and a heartbeat now and then.
 // It never waits for the client: a client whose queue is full is too slow.
-func (s *server) live(ctx context.Context, out *conn, sub *shared.Subscription, last uint64) error {
+func (s *server) live(ctx context.Context, out *conn, sub *shared.Subscription, last uint64, keep func(string) bool) error {
 	heartbeats := time.NewTicker(s.opts.Heartbeat)
 	defer heartbeats.Stop()
 	for {
@@ -99,6 +104,9 @@ func (s *server) live(ctx context.Context, out *conn, sub *shared.Subscription, 
 		case t := <-sub.C:
 			if t.Seq <= last {
 				continue // sent already, from the history
+			}
+			if keep != nil && !keep(t.Symbol) {
+				continue // not this client's symbol
 			}
 			if !out.send(s.events.tick(t)) {
 				s.stats.Drops.Add(1) // the tick that did not fit: the client gets it when it resumes

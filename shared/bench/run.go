@@ -44,7 +44,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.Notes = append(rep.Notes, note, "every pattern runs against the same server: its memory per connection may carry what earlier patterns left")
 		fixed = t
 	} else {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("each round runs against a fresh lab process (commlab serve --rate %d), so its server figures are its own", o.Rate))
+		rep.Notes = append(rep.Notes, fmt.Sprintf("each round runs against a fresh lab process (commlab serve --rate %d, with --nats-patterns=false unless it measures the queue), so its server figures are its own", o.Rate))
 	}
 
 	if o.Search != nil {

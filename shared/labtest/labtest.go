@@ -176,11 +176,26 @@ func (l *Lab) waitSeq(seq uint64) error {
 // the test ends), as at shutdown.
 func Serve(t testing.TB, h http.Handler) (srv *httptest.Server, shutdown context.CancelFunc) {
 	t.Helper()
+	return ServeAt(t, "127.0.0.1:0", h)
+}
+
+// ServeAt is Serve on the given address: for a test that stops one server and
+// starts another where it was, as a restarted lab would be.
+func ServeAt(t testing.TB, addr string, h http.Handler) (srv *httptest.Server, shutdown context.CancelFunc) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on %s: %v", addr, err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv = httptest.NewUnstartedServer(h)
-	srv.Listener = shared.CountingListener{Listener: srv.Listener}
-	srv.Config.ConnContext = shared.ConnContext
-	srv.Config.BaseContext = func(net.Listener) context.Context { return ctx }
+	srv = &httptest.Server{
+		Listener: shared.CountingListener{Listener: ln},
+		Config: &http.Server{
+			Handler:     h,
+			ConnContext: shared.ConnContext,
+			BaseContext: func(net.Listener) context.Context { return ctx },
+		},
+	}
 	srv.Start()
 	t.Cleanup(func() {
 		cancel()
