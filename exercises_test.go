@@ -15,9 +15,10 @@ import (
 // TestExerciseCheckers keeps the coding exercises honest. Each pattern folder
 // has exercise_<name>.go (the learner's stub), exercise_<name>_solution.go
 // (behind the "solution" tag) and exercise_<name>_test.go (the checker, behind
-// the "exercise" tag). A checker must fail on the stub, or it checks nothing,
-// and pass on the solution, or the exercise cannot be done. This runs the very
-// commands the READMEs give the learner.
+// the "exercise" tag). A checker must pass on the solution, or the exercise
+// cannot be done, and fail on the stub, or it checks nothing; once a learner
+// has edited a stub, that half is theirs. This runs the very commands the
+// READMEs give the learner.
 func TestExerciseCheckers(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the checkers run in the pass without -race; running them again under it only doubles the time")
@@ -43,23 +44,50 @@ func TestExerciseCheckers(t *testing.T) {
 	for _, dir := range dirs {
 		pkg := "./" + filepath.ToSlash(dir) + "/"
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			stub := runCheckers(t, goCmd, pkg, "exercise")
-			if len(stub) == 0 {
-				t.Fatalf("go test -run Exercise -tags exercise %s ran no TestExercise", pkg)
+			solved := runCheckers(t, goCmd, pkg, "exercise,solution")
+			if len(solved) == 0 {
+				t.Fatalf("go test -run Exercise -tags exercise,solution %s ran no TestExercise", pkg)
 			}
-			for name, passed := range stub {
-				if passed {
-					t.Errorf("%s passes on the stub: it checks nothing the learner must do", name)
+			for name, passed := range solved {
+				if !passed {
+					t.Errorf("%s fails on the reference solution", name)
 				}
 			}
-			solved := runCheckers(t, goCmd, pkg, "exercise,solution")
-			for name := range stub {
-				if passed, ran := solved[name]; !ran || !passed {
-					t.Errorf("%s fails on the reference solution (ran: %v)", name, ran)
+			if edited := editedStubs(t, dir); len(edited) > 0 {
+				// Your own work on the exercise: its checker's verdict is
+				// yours to read, not this test's.
+				t.Logf("%v: edited, so the checker is not run on the stubs here", edited)
+				return
+			}
+			stub := runCheckers(t, goCmd, pkg, "exercise")
+			for name := range solved {
+				if passed, ran := stub[name]; !ran || passed {
+					t.Errorf("%s does not fail on the stub (ran: %v): it checks nothing the learner must do", name, ran)
 				}
 			}
 		})
 	}
+}
+
+// editedStubs returns the stubs in dir that a learner has worked on: changed
+// since the last commit, as git says, or without their TODO(exercise).
+func editedStubs(t *testing.T, dir string) []string {
+	stubs, _ := filepath.Glob(filepath.Join(dir, "exercise_*.go"))
+	var edited []string
+	for _, f := range stubs {
+		if strings.HasSuffix(f, "_test.go") || strings.HasSuffix(f, "_solution.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := exec.Command("git", "diff", "--quiet", "HEAD", "--", f).Run()
+		if _, differs := changed.(*exec.ExitError); differs || !bytes.Contains(src, []byte("TODO(exercise)")) {
+			edited = append(edited, f)
+		}
+	}
+	return edited
 }
 
 // runCheckers runs one package's TestExercise functions with the given build
