@@ -21,6 +21,7 @@ import (
 // feed, every tick kept in a slice, and a channel closed whenever a tick is
 // added to wake whoever waits. It has no NATS, no /metrics and no /api/rate,
 // so bench must measure it through the contract alone and say what it cannot.
+// It answers a POST with 501, as a server on Python's http.server does.
 type contractServer struct {
 	mu    sync.Mutex
 	ticks [][]byte      // ticks[i] is the JSON of seq i+1
@@ -43,6 +44,10 @@ func startContractServer(t *testing.T, interval time.Duration) string {
 		wg.Add(1)
 		defer wg.Done()
 		s.handleWS(w, r)
+	})
+	// Any other method gets 501, as from Python's http.server without a do_POST.
+	mux.HandleFunc("POST /", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "Unsupported method ('POST')", http.StatusNotImplemented)
 	})
 	srv := httptest.NewUnstartedServer(mux)
 	srv.Config.BaseContext = func(net.Listener) context.Context { return ctx }

@@ -35,7 +35,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "feed/s: the feed's rate over the window, as measured (below --rate: the lab could not keep up)")
+	fmt.Fprintln(w, "feed/s: the feed's rate over the window, as measured (below --rate: the server could not keep up, or, with --url, its feed has a rate of its own)")
 	fmt.Fprintln(w, "gaps: ticks that never reached a client that was connected when the window opened (expected - delivered)")
 	fmt.Fprintln(w, "latency: receive time - t_us, over the window's ticks")
 	fmt.Fprintln(w, "requests: HTTP requests from the window's start to the drain's end (a stream's connect came before); B/tick, req/tick: bytes read (headers, framing included) and requests, per tick received")

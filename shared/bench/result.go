@@ -110,6 +110,10 @@ func (r *round) results(m measured, ends map[*client]counts) []Result {
 		}
 		if e := firstError(g.clients); e != "" {
 			notes = append(notes, e)
+		} else if res.Failed > 0 {
+			// Its clients are still retrying: a server without this pattern's
+			// endpoint, or one that refused that many connections.
+			notes = append(notes, fmt.Sprintf("%d of %d clients were not connected when the window opened; each keeps retrying: does the server serve this pattern?", res.Failed, res.Clients))
 		}
 		if !m.drained {
 			notes = append(notes, fmt.Sprintf("the drain ended after %s with ticks still missing", r.o.Drain))

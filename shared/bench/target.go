@@ -89,7 +89,9 @@ func (t *target) setRate(ctx context.Context, rate int) (ok bool, err error) {
 		return false, err
 	case code == http.StatusOK:
 		return true, nil
-	case code == http.StatusNotFound || code == http.StatusMethodNotAllowed:
+	case code == http.StatusNotFound || code == http.StatusMethodNotAllowed || code == http.StatusNotImplemented:
+		// 501 is what Python's http.server answers a method it has no
+		// do_POST for.
 		return false, nil
 	}
 	return false, fmt.Errorf("bench: POST /api/rate?rate=%d: status %d", rate, code)
