@@ -14,7 +14,7 @@ import (
 )
 
 // benchFields are the fields every --json object carries: the contract's
-// (SPEC.md), then this bench's additions.
+// (README.md, "Measuring"), then this bench's additions.
 var benchFields = []string{
 	"pattern", "clients", "duration_s", "delivered", "expected", "gaps", "dups", "msgs_per_s",
 	"p50_ms", "p99_ms", "max_ms", "bytes_per_tick", "requests",

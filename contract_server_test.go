@@ -17,9 +17,9 @@ import (
 )
 
 // contractServer is a second, independent implementation of the lab's HTTP
-// contract (SPEC.md), as a learner might write one in an afternoon: its own
-// feed, every tick kept in a slice, and a channel closed whenever a tick is
-// added to wake whoever waits. It has no NATS, no /metrics and no /api/rate,
+// contract (README.md, "The contract"), as a learner might write one in an
+// afternoon: its own feed, every tick kept in a slice, and a channel closed
+// whenever a tick is added to wake whoever waits. It has no NATS, no /metrics and no /api/rate,
 // so bench must measure it through the contract alone and say what it cannot.
 // It answers a POST with 501, as a server on Python's http.server does.
 type contractServer struct {

@@ -135,9 +135,19 @@ func startWorker(ctx context.Context, nc *nats.Conn, ownsConn bool, kind Kind, n
 		quit:     make(chan struct{}),
 	}
 	if ownsConn { // a caller's connection keeps the caller's handler
+		var slow logLimit // the handler runs on the connection's one callback goroutine
 		nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			// A slow consumer is reported once per episode; Dropped counts every tick.
-			w.log.Warn("queue worker: async error", "err", err)
+			if !errors.Is(err, nats.ErrSlowConsumer) {
+				w.log.Warn("queue worker: async error", "err", err)
+				return
+			}
+			// nats.go reports a slow consumer once per episode, but a core
+			// worker far behind a fast feed has a hundred episodes a second,
+			// each ended by one message read. One line every 10 s says so;
+			// Dropped counts every tick.
+			if more, ok := slow.allow(time.Now(), 10*time.Second); ok {
+				w.log.Warn("queue worker: slow consumer, messages dropped", "reports_since_last_line", more)
+			}
 		})
 	}
 	var err error
@@ -434,4 +444,22 @@ func RunWorker(ctx context.Context, nc *nats.Conn, kind Kind, name string, opts 
 func logStats(log *slog.Logger, s WorkerStats) {
 	log.Info("queue worker: counts", "processed", s.Processed, "redelivered", s.Redelivered,
 		"poison", s.Poison, "ack_errors", s.AckErrors, "dropped", s.Dropped, "pending", s.Pending)
+}
+
+// logLimit lets one log line through per interval and counts the ones it held
+// back. It is not safe for concurrent use.
+type logLimit struct {
+	last time.Time
+	held int
+}
+
+// allow says whether a line may be logged now and, if so, how many were held
+// back since the last one.
+func (l *logLimit) allow(now time.Time, every time.Duration) (held int, ok bool) {
+	if !l.last.IsZero() && now.Sub(l.last) < every {
+		l.held++
+		return 0, false
+	}
+	held, l.held, l.last = l.held, 0, now
+	return held, true
 }

@@ -57,6 +57,13 @@ func TestExerciseNotModified(t *testing.T) {
 		wantPage(t, res, pageJSON(seqs(all, 4, 5), 5, false))
 	})
 
+	t.Run("news beats If-None-Match: *", func(t *testing.T) {
+		// "*" matches any version of a resource that exists, and a poll
+		// always has an answer: taken literally, no poll would get news.
+		res, _ := conditionalGet(t, tl, "since=3", `*`)
+		wantPage(t, res, pageJSON(seqs(all, 4, 5), 5, false))
+	})
+
 	for _, query := range []string{"since=5", "since=5&wait=50ms"} {
 		t.Run("nothing new: "+query, func(t *testing.T) {
 			res, _ := conditionalGet(t, tl, query, `"5"`)

@@ -48,7 +48,11 @@ func TestBrowserOpensSixStreamsPerOrigin(t *testing.T) {
 	}
 
 	// Six streams open, and each gets a tick: they are live, not stuck.
-	labtest.WaitFor(t, "six open streams on the server", func() bool { return stats.Clients.Load() == 6 })
+	// A stream counts as a client before it subscribes to the hub; wait for the
+	// subscriptions, or the tick could pass a stream that is not yet listening.
+	labtest.WaitFor(t, "six open streams on the server", func() bool {
+		return stats.Clients.Load() == 6 && lab.Gateway.Hub.Len() == 6
+	})
 	lab.Publish(t, 1)
 	labtest.WaitJS(t, ctx, "six streams with a tick", 10*time.Second, `ticks.filter(n => n > 0).length === 6`)
 

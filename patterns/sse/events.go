@@ -20,7 +20,7 @@ var (
 	resetType = []byte(shared.OpReset)
 
 	// heartbeat is a comment line. Never an event with empty data and empty
-	// comment: r3labs takes that as the end of the stream (LIBRARIES.md 5).
+	// comment: r3labs takes that as the end of the stream ([5] in r3labs.go).
 	heartbeat = &r3sse.Event{Comment: []byte("heartbeat")}
 )
 

@@ -17,8 +17,22 @@ import (
 
 // This file is everything r3labs/sse needs so that it can be used safely. The
 // story of a stream (stream.go) sees only a conn and its four methods: send,
-// sendPaced, sendLast and end. The numbers in brackets are the pitfalls in the
-// lab's LIBRARIES.md.
+// sendPaced, sendLast and end. The numbers in brackets are the pitfalls of
+// r3labs/sse v2.10.0 that the code beside them avoids:
+//
+//	[1] AutoReplay, on by default, keeps every event ever published in an
+//	    unbounded log (about 288 B an event: a gigabyte an hour at 1,000
+//	    ticks/s), replays all of it to each new client, and replaces the
+//	    event ids with its log index.
+//	[2] EventTTL with AutoReplay off drops every event: never set it.
+//	[3] One stream's fan-out is a blocking send into each subscriber's
+//	    channel: one client that stops reading stalls Publish, every other
+//	    client of the stream, and new ones. And it ignores write errors.
+//	[4] Removing a stream while a client is still subscribed leaks that
+//	    subscriber's goroutine: end the client first.
+//	[5] No heartbeats, and an event with empty data and an empty comment ends
+//	    the handler's loop; behind nginx, responses are buffered unless
+//	    X-Accel-Buffering says no.
 
 // errSlowClient is the cause of a stream cut off because the client fell behind.
 var errSlowClient = errors.New("slow client")
@@ -203,7 +217,7 @@ type writer struct {
 
 // WriteHeader tells the story it may send. r3labs writes the 200 right after it
 // registered the subscriber (http.go), and an event published to a stream
-// without a subscriber is silently dropped (LIBRARIES.md section 1, Recipe).
+// without a subscriber is silently dropped.
 func (w *writer) WriteHeader(status int) {
 	w.ResponseWriter.WriteHeader(status)
 	if status == http.StatusOK {

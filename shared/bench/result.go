@@ -8,8 +8,9 @@ import (
 )
 
 // Result is one pattern's figures from one round: a row of the table, an
-// object of --json. The field names are the contract's (SPEC.md, "Commands a
-// user relies on"); the ones after requests are this bench's additions.
+// object of --json. The field names up to requests are the contract's, which
+// other tools read; the ones after are this bench's additions. The README's
+// "Measuring" section lists them all.
 type Result struct {
 	Pattern      string  `json:"pattern"`
 	Clients      int     `json:"clients"`
