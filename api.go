@@ -30,6 +30,16 @@ func (l *lab) handleInfo() http.Handler {
 		if r.TLS != nil {
 			base, wsBase = "https://"+r.Host, "wss://"+r.Host
 		}
+		patterns := map[string]patternURL{
+			"poll":     {base + "/api/poll?since=0", "short polling: ask again every interval"},
+			"longpoll": {base + "/api/poll?since=0&wait=25s", "long polling: the server holds the request until a tick exists"},
+			"sse":      {base + "/api/sse", "server-sent events: one HTTP response that never ends"},
+			"ws":       {wsBase + "/api/ws", "WebSocket: one upgraded, full-duplex connection"},
+			"pubsub":   {l.broker.URL(), "NATS subjects ticks.<SYMBOL>; ticks.> for all"},
+		}
+		if l.workPub != nil { // not with --nats-patterns=false: nothing is published to work.ticks
+			patterns["queue"] = patternURL{l.broker.URL(), "NATS work.ticks: core queue group workers; JetStream stream TICKWORK, consumer workers"}
+		}
 		shared.WriteJSON(w, http.StatusOK, map[string]any{
 			"version":  version,
 			"epoch":    l.epoch(),
@@ -37,14 +47,7 @@ func (l *lab) handleInfo() http.Handler {
 			"rate":     l.feed.Rate(),
 			"last_seq": l.gateway.History.Last(),
 			"history":  l.cfg.history,
-			"patterns": map[string]patternURL{
-				"poll":     {base + "/api/poll?since=0", "short polling: ask again every interval"},
-				"longpoll": {base + "/api/poll?since=0&wait=25s", "long polling: the server holds the request until a tick exists"},
-				"sse":      {base + "/api/sse", "server-sent events: one HTTP response that never ends"},
-				"ws":       {wsBase + "/api/ws", "WebSocket: one upgraded, full-duplex connection"},
-				"pubsub":   {l.broker.URL(), "NATS subjects ticks.<SYMBOL>; ticks.> for all"},
-				"queue":    {l.broker.URL(), "NATS work.ticks: core queue group workers; JetStream stream TICKWORK, consumer workers"},
-			},
+			"patterns": patterns,
 		})
 	})
 }

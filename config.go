@@ -31,8 +31,8 @@ type config struct {
 	wsPing        time.Duration
 	logLevel      slog.Level
 	shutdownGrace time.Duration
-	natsPatterns  bool // run the NATS subscribers and workers in the lab (not in the NATS demos)
-	workQueue     bool // publish to work.ticks and keep the TICKWORK stream (--nats-patterns=false: neither)
+	natsPatterns  bool // run the lab's own NATS subscribers and queue workers
+	workQueue     bool // publish to work.ticks and keep the TICKWORK stream; differs from natsPatterns only in the NATS demos, which bring their own workers
 }
 
 // labFlags declares the flags every command that starts a lab accepts. The
@@ -56,7 +56,7 @@ func labFlags(name string, getenv func(string) string, addr, natsListen string) 
 		}
 		return nil
 	})
-	fs.BoolFunc("nats-patterns", "run the NATS patterns: the lab's pub/sub subscribers, and the work queue (work.ticks, the TICKWORK stream, the workers); =false leaves the feed and the HTTP patterns, as commlab bench does to measure an HTTP pattern on its own (default true)", func(v string) error {
+	fs.BoolFunc("nats-patterns", "run the lab's pub/sub subscribers and its work queue (work.ticks, the TICKWORK stream, the workers); =false leaves the feed, the HTTP patterns and ticks.<SYMBOL> for any subscriber, as commlab bench does to measure a pattern on its own (default true)", func(v string) error {
 		on, err := strconv.ParseBool(v)
 		cfg.natsPatterns, cfg.workQueue = on, on
 		return err

@@ -347,10 +347,16 @@ func waitPanels(t *testing.T, ctx context.Context, what string, timeout time.Dur
 	}
 }
 
+// click clicks the element selector names, found and clicked in one step in
+// the page: the panels re-render from /api/stats every second, and a node
+// found by one DevTools call may be gone by the next (chromedp.Click's
+// "Could not find node with given id").
 func click(t *testing.T, ctx context.Context, selector string) {
 	t.Helper()
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(selector))); err != nil {
-		t.Fatalf("click %s: %v", selector, err)
+	labtest.WaitJS(t, ctx, selector+" to exist", 5*time.Second, fmt.Sprintf(`document.querySelector(%q) !== null`, selector))
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.click(); return true })()`, selector)
+	if !labtest.Evaluate[bool](t, ctx, js) {
+		t.Fatalf("click %s: no such element", selector)
 	}
 }
 

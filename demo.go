@@ -232,7 +232,8 @@ func demoNATS(ctx context.Context, cfg *config, d *demoConfig, stderr io.Writer,
 	if d.url != "" {
 		return errors.New("demo: --url is for the HTTP patterns; the NATS demos start their own lab")
 	}
-	cfg.natsPatterns = false
+	cfg.natsPatterns = false // the demo runs workers and subscribers of its own,
+	cfg.workQueue = true     // on work.ticks and TICKWORK, whatever --nats-patterns says
 	l, err := startLab(cfg, newLogger(stderr, max(cfg.logLevel, slog.LevelWarn)))
 	if err != nil {
 		return err

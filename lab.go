@@ -67,10 +67,7 @@ func startLab(cfg *config, log *slog.Logger) (_ *lab, err error) {
 	if l.feed, err = shared.NewFeed(l.feedConn, cfg.seed, shared.DefaultSymbols, cfg.rate); err != nil {
 		return nil, err
 	}
-	// The work queues: one publish per tick to work.ticks reaches the core
-	// queue group and is stored by the JetStream stream TICKWORK. The stream
-	// must exist before the first tick, or that tick is stored nowhere.
-	if cfg.workQueue {
+	if cfg.workQueue { // unless --nats-patterns=false
 		if err = l.startWorkQueue(cfg, log); err != nil {
 			return nil, err
 		}
@@ -106,7 +103,9 @@ func (l *lab) printURLs(w io.Writer) {
 		fmt.Fprintf(w, "  NATS           %s (external)\n", l.broker.URL())
 	}
 	fmt.Fprintf(w, "  NATS pub/sub   ticks.<SYMBOL>, ticks.> for all\n")
-	fmt.Fprintf(w, "  NATS queues    work.ticks: core queue group %q, JetStream stream %s\n", natsqueue.QueueGroup, natsqueue.StreamName)
+	if l.workPub != nil {
+		fmt.Fprintf(w, "  NATS queues    work.ticks: core queue group %q, JetStream stream %s\n", natsqueue.QueueGroup, natsqueue.StreamName)
+	}
 	fmt.Fprintf(w, "feed: %d ticks/s over %d symbols, epoch %s. Ctrl-C stops.\n", l.feed.Rate(), len(l.feed.Symbols()), l.feed.Epoch())
 }
 

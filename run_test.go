@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -14,7 +15,10 @@ import (
 	"time"
 
 	ws "github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
+	"commlab/patterns/natsqueue"
 	"commlab/shared/labtest"
 )
 
@@ -539,5 +543,32 @@ func TestRunWithoutNATSPatterns(t *testing.T) {
 	code, _, body := get(t, url+"/api/poll?since=0&wait=10s")
 	if code != http.StatusOK || !bytes.Contains(body, []byte(`"seq":1`)) {
 		t.Errorf("poll: got %d %s, want the feed's first tick", code, body)
+	}
+
+	// /api/info names no queue, so bench skips it rather than count every tick
+	// as lost; and the broker has no TICKWORK stream.
+	var info struct {
+		Patterns map[string]struct{ URL string } `json:"patterns"`
+	}
+	_, _, body = get(t, url+"/api/info")
+	if err := json.Unmarshal(body, &info); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := info.Patterns["queue"]; ok || info.Patterns["pubsub"].URL == "" {
+		t.Errorf("/api/info patterns: %s; want pubsub and no queue", body)
+	}
+	nc, err := nats.Connect(info.Patterns["pubsub"].URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := js.Stream(ctx, natsqueue.StreamName); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("stream %s: got %v, want %v", natsqueue.StreamName, err, jetstream.ErrStreamNotFound)
 	}
 }

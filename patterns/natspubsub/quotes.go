@@ -119,7 +119,9 @@ func (q *QuoteService) Serve(ctx context.Context, nc *nats.Conn) error {
 // the wait, a request sent a moment after Serve returned could still be routed
 // here, to a subscription this client has already forgotten, and its
 // requester would wait out its timeout. With it, a stopped service is at once
-// "no responders".
+// "no responders" to every request sent after it stopped; one that was
+// already on its way in when ctx ended still goes unanswered, and waits out
+// its timeout, as with any service that stops mid-request.
 func (q *QuoteService) unsubscribe(nc *nats.Conn, subs ...*nats.Subscription) {
 	for _, sub := range subs {
 		if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {

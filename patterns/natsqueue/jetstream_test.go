@@ -115,8 +115,10 @@ func TestPoisonIsDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	tl.publish(t, 5)
-	snap := waitSnapshot(t, p, "the poison dead-lettered and the stream empty", func(s Snapshot) bool {
-		return s.JetStream.DeadLettered == 1 && s.JetStream.InStream == 0 && s.JetStream.Processed == 10
+	// Both sides count on their own goroutines: wait for each, core included.
+	snap := waitSnapshot(t, p, "the poison dead-lettered, the stream empty, and core-1's count of it", func(s Snapshot) bool {
+		return s.JetStream.DeadLettered == 1 && s.JetStream.InStream == 0 && s.JetStream.Processed == 10 &&
+			s.Core.Invalid == 1 && workerStats(s, "core-1").Poison == 1
 	})
 
 	var naks uint64

@@ -57,6 +57,9 @@ type Options struct {
 	Log *slog.Logger
 }
 
+// maxRetryAfter caps the wait a Retry-After can impose on Poll.
+const maxRetryAfter = time.Minute
+
 // Poll asks baseURL's /api/poll for ticks, again and again, until ctx ends; then it
 // returns nil. fn is called on Poll's goroutine, in seq order, once per seq.
 //
@@ -119,8 +122,10 @@ func Poll(ctx context.Context, baseURL string, fn func(shared.Tick), opts *Optio
 		if err != nil {
 			failing = true
 			// A server that says when to come back (429 or 503 with Retry-After)
-			// is not asked sooner; otherwise our own jittered backoff decides.
-			wait := max(backoff.Next(), p.retryAfter)
+			// is not asked sooner, up to a point: a proxy's Retry-After of a
+			// day must not park the client for a day. Otherwise our own
+			// jittered backoff decides.
+			wait := max(backoff.Next(), min(p.retryAfter, maxRetryAfter))
 			log.Info("poll: request failed", "err", err, "retry_in", wait)
 			if shared.Sleep(ctx, wait) != nil {
 				return nil

@@ -57,6 +57,15 @@ func TestExerciseNotModified(t *testing.T) {
 		wantPage(t, res, pageJSON(seqs(all, 4, 5), 5, false))
 	})
 
+	for _, tags := range []string{`W/"5"`, `"4", "5"`} {
+		t.Run("nothing new, If-None-Match: "+tags, func(t *testing.T) {
+			res, _ := conditionalGet(t, tl, "since=5", tags)
+			if res.status != http.StatusNotModified {
+				t.Errorf("got %d for ?since=5 with If-None-Match: %s; want 304: the list names \"5\" (tags are comma-separated, and compared weakly: W/ aside)", res.status, tags)
+			}
+		})
+	}
+
 	t.Run("news beats If-None-Match: *", func(t *testing.T) {
 		// "*" matches any version of a resource that exists, and a poll
 		// always has an answer: taken literally, no poll would get news.

@@ -113,17 +113,22 @@ func runRound(ctx context.Context, o *Options, fixed *target, patterns []string,
 		return nil, nil, err
 	}
 	var run []string
+	var natsURL string
 	for _, p := range patterns {
-		if o.Loaders[p].NATS && i.natsURL() == "" {
-			notes = append(notes, fmt.Sprintf("%s skipped: the server's /api/info names no NATS URL (patterns.pubsub.url)", p))
-			continue
+		if o.Loaders[p].NATS {
+			u := i.natsURL(p)
+			if u == "" {
+				notes = append(notes, fmt.Sprintf("%s skipped: the server's /api/info names no NATS URL (patterns.%s.url)", p, p))
+				continue
+			}
+			natsURL = u
 		}
 		run = append(run, p)
 	}
 	if len(run) == 0 {
 		return nil, notes, nil
 	}
-	results, err := newRound(o, t, i.natsURL(), run, n, prog, label).run(ctx)
+	results, err := newRound(o, t, natsURL, run, n, prog, label).run(ctx)
 	return results, notes, err
 }
 

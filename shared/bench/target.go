@@ -55,10 +55,11 @@ type info struct {
 	} `json:"patterns"`
 }
 
-// natsURL is the NATS server the pub/sub pattern's entry names, if any: a
-// server that is not a commlab lab may have none.
-func (i info) natsURL() string {
-	u := i.Patterns["pubsub"].URL
+// natsURL is the NATS server a pattern's entry names, if any: a server that
+// is not a commlab lab may have none, and a lab started with
+// --nats-patterns=false names none for the queue.
+func (i info) natsURL(pattern string) string {
+	u := i.Patterns[pattern].URL
 	if strings.HasPrefix(u, "nats://") || strings.HasPrefix(u, "tls://") {
 		return u
 	}
