@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -44,7 +45,8 @@ type throttle struct {
 func newFaults() *faults { return &faults{conns: make(map[faultKey]map[*throttle]struct{})} }
 
 // track keeps the connection of a request that names its client findable
-// while h serves it; a kept-alive connection is fast again afterwards.
+// while h serves it; a kept-alive connection is fast again afterwards. A
+// WebSocket outlives its handler: it stays findable until it closes.
 func (f *faults) track(pattern string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		client := r.URL.Query().Get("client")
@@ -60,7 +62,7 @@ func (f *faults) track(pattern string, h http.Handler) http.Handler {
 		}
 		f.conns[key][t] = struct{}{}
 		f.mu.Unlock()
-		defer func() {
+		untrack := func() {
 			f.mu.Lock()
 			delete(f.conns[key], t)
 			if len(f.conns[key]) == 0 {
@@ -68,8 +70,18 @@ func (f *faults) track(pattern string, h http.Handler) http.Handler {
 			}
 			f.mu.Unlock()
 			set(0)
-		}()
+		}
+
 		h.ServeHTTP(w, r)
+		// Write reports http.ErrHijacked once a handler has taken the
+		// connection over (and writes nothing after an answer was written).
+		if _, err := w.Write(nil); errors.Is(err, http.ErrHijacked) {
+			if closed, ok := shared.ConnClosed(r); ok {
+				go func() { <-closed; untrack() }()
+				return
+			}
+		}
+		untrack()
 	})
 }
 

@@ -123,7 +123,7 @@ func (l *lab) run(ctx context.Context) error {
 		IdleTimeout:  2 * time.Minute,
 		// Every request's context ends when the lab stops, for whatever reason:
 		// that is how open streams learn of the shutdown.
-		BaseContext: func(net.Listener) context.Context { return gctx },
+		BaseContext: func(net.Listener) context.Context { return shared.WithShutdown(gctx) },
 		ConnContext: shared.ConnContext,
 		ErrorLog:    slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
 	}

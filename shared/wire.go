@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -23,13 +24,21 @@ func (l CountingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countingConn{Conn: c}, nil
+	return &countingConn{Conn: c, closed: make(chan struct{})}, nil
 }
 
 type countingConn struct {
 	net.Conn
 	written atomic.Pointer[atomic.Uint64] // the counter of the pattern this conn serves now
 	delay   atomic.Int64                  // added to every write: a slow link (see Throttle)
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed by Close (see ConnClosed)
+}
+
+func (c *countingConn) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return c.Conn.Close()
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
@@ -70,6 +79,34 @@ func Throttle(r *http.Request) (slow func(d time.Duration), ok bool) {
 		return nil, false
 	}
 	return func(d time.Duration) { c.delay.Store(int64(d)) }, true
+}
+
+// ConnClosed returns a channel closed when the request's connection is: for a
+// hijacked connection (a WebSocket), which outlives its request. ok is false
+// without a CountingListener.
+func ConnClosed(r *http.Request) (closed <-chan struct{}, ok bool) {
+	c, ok := r.Context().Value(connKey{}).(*countingConn)
+	if !ok {
+		return nil, false
+	}
+	return c.closed, true
+}
+
+type shutdownKey struct{}
+
+// WithShutdown marks ctx, a server's BaseContext, as the context that ends
+// when the server shuts down, for handlers to find with ShutdownOf. A
+// request's own context ends when its handler returns, so a connection that
+// outlives its handler (a hijacked WebSocket) needs the server's.
+func WithShutdown(ctx context.Context) context.Context {
+	return context.WithValue(ctx, shutdownKey{}, ctx)
+}
+
+// ShutdownOf returns the context that ends when the server that received r
+// shuts down; ok is false if the server did not say (WithShutdown).
+func ShutdownOf(r *http.Request) (shutdown context.Context, ok bool) {
+	shutdown, ok = r.Context().Value(shutdownKey{}).(context.Context)
+	return shutdown, ok
 }
 
 // ClientStats counts what a pattern client sees, for demos, tests and the bench.

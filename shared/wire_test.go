@@ -2,6 +2,7 @@ package shared_test
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -263,5 +264,51 @@ func TestWriteJSONAndError(t *testing.T) {
 				t.Errorf("Cache-Control %q, want no-store", got)
 			}
 		})
+	}
+}
+
+// A handler finds the server's shutdown context and its connection's end
+// through the request: what a hijacked WebSocket, which outlives its handler,
+// goes by.
+func TestShutdownOfAndConnClosed(t *testing.T) {
+	type found struct {
+		shutdown context.Context
+		closed   <-chan struct{}
+	}
+	got := make(chan found, 1)
+	base, stop := context.WithCancel(context.Background())
+	defer stop()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		shutdown, ok1 := shared.ShutdownOf(r)
+		closed, ok2 := shared.ConnClosed(r)
+		if !ok1 || !ok2 {
+			t.Errorf("ShutdownOf ok %v, ConnClosed ok %v; want both", ok1, ok2)
+		}
+		got <- found{shutdown, closed}
+	}))
+	srv.Listener = shared.CountingListener{Listener: srv.Listener}
+	srv.Config.ConnContext = shared.ConnContext
+	srv.Config.BaseContext = func(net.Listener) context.Context { return shared.WithShutdown(base) }
+	srv.Start()
+	defer srv.Close()
+
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	f := <-got
+	if f.shutdown.Err() != nil {
+		t.Fatalf("the shutdown context ended with the request: %v", f.shutdown.Err())
+	}
+	srv.CloseClientConnections()
+	select {
+	case <-f.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ConnClosed's channel still open 10s after the connection was closed")
+	}
+	stop()
+	if f.shutdown.Err() == nil {
+		t.Error("the shutdown context did not end with the server's base context")
 	}
 }

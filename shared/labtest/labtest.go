@@ -193,7 +193,7 @@ func ServeAt(t testing.TB, addr string, h http.Handler) (srv *httptest.Server, s
 		Config: &http.Server{
 			Handler:     h,
 			ConnContext: shared.ConnContext,
-			BaseContext: func(net.Listener) context.Context { return ctx },
+			BaseContext: func(net.Listener) context.Context { return shared.WithShutdown(ctx) },
 		},
 	}
 	srv.Start()
