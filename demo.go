@@ -195,7 +195,11 @@ func demo(ctx context.Context, args []string, _ func(string) string, stdout, std
 			window.add(latency)
 			if !d.quiet {
 				out.Lock()
-				fmt.Fprintf(stdout, "#%-7d %-8s %10.4f  %6.1f ms\n", t.Seq, t.Symbol, t.Price, ms(latency))
+				// Once the demo is over, the final summary is the last line,
+				// though the client may still hand over a tick or two.
+				if ctx.Err() == nil {
+					fmt.Fprintf(stdout, "#%-7d %-8s %10.4f  %6.1f ms\n", t.Seq, t.Symbol, t.Price, ms(latency))
+				}
 				out.Unlock()
 			}
 		}, stats, clientLogger(stderr)) // the client says when it connects and reconnects, and why

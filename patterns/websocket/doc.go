@@ -13,7 +13,9 @@
 // to the gateway's hub, accepts the WebSocket, replays the held ticks after
 // since (preceded by a {"op":"reset","epoch":...,"next":N} control when they
 // are gone), then writes live ticks. Each connection has two goroutines with
-// one job each: the handler goroutine writes, and coalesces (whatever queued
+// one job each: the session's writer (started as the handler returns, so the
+// handler's stack, grown by net/http, does not stay with the connection)
+// writes, and coalesces (whatever queued
 // up while it wrote goes out next, several frames per system call); a reader
 // takes the client's ops, pongs and close frames. Every PingInterval the
 // writer starts a ping on a third goroutine that lives until the pong, to check
