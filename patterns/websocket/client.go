@@ -200,15 +200,8 @@ func (cl *client) connect(ctx context.Context, backoff *shared.Backoff) error {
 	}()
 
 	if cl.want != nil {
-		op, err := json.Marshal(symbolsOp{Op: opSymbols, Symbols: cl.opts.Symbols})
-		if err != nil {
+		if err := sendSymbols(c, cl.opts.Symbols); err != nil {
 			return err
-		}
-		wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = c.Write(wctx, ws.MessageText, op)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("websocket: send symbols: %w", err)
 		}
 	}
 	for first := true; ; first = false {
@@ -374,4 +367,25 @@ func (w *watchdog) stop() {
 	if w != nil && !w.timer.Stop() {
 		<-w.done
 	}
+}
+
+// sendSymbols sends the symbols op: the server narrows the stream to symbols
+// (an empty list: every symbol again) and acknowledges it in the stream. The
+// write context comes from context.Background(): an expired write context
+// makes the library close the connection, so it bounds the write and nothing
+// else.
+func sendSymbols(c *ws.Conn, symbols []string) error {
+	if symbols == nil {
+		symbols = []string{} // [] restores every symbol; null would not be a list
+	}
+	op, err := json.Marshal(symbolsOp{Op: opSymbols, Symbols: symbols})
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Write(wctx, ws.MessageText, op); err != nil {
+		return fmt.Errorf("websocket: send symbols: %w", err)
+	}
+	return nil
 }

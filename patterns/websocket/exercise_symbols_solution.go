@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	ws "github.com/coder/websocket"
 
@@ -23,23 +22,11 @@ import (
 // Ending ctx while it waits closes c: coder/websocket cannot abandon a read
 // halfway through a frame, so it drops the connection instead.
 func changeSymbols(ctx context.Context, c *ws.Conn, symbols []string, fn func(shared.Tick)) error {
-	if symbols == nil {
-		symbols = []string{} // [] restores every symbol; null would not be a list
-	}
-	op, err := json.Marshal(symbolsOp{Op: opSymbols, Symbols: symbols})
-	if err != nil {
-		return err
-	}
 	// The op goes up while ticks keep coming down: the socket is full-duplex,
 	// and the server may have written any number of ticks that we have not
-	// read yet. The write context comes from context.Background(): an expired
-	// write context makes the library close the connection, so it bounds the
-	// write and nothing else.
-	wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	err = c.Write(wctx, ws.MessageText, op)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("websocket: send symbols: %w", err)
+	// read yet. sendSymbols (client.go) is what Subscribe sends at connect.
+	if err := sendSymbols(c, symbols); err != nil {
+		return err
 	}
 
 	// The server answers on the same stream as the ticks, in order: whatever
