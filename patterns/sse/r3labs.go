@@ -13,6 +13,8 @@ import (
 	"time"
 
 	r3sse "github.com/r3labs/sse/v2"
+
+	"commlab/shared"
 )
 
 // This file is everything r3labs/sse needs so that it can be used safely. The
@@ -74,6 +76,7 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, story func(ctx co
 		id:           "c" + strconv.FormatUint(s.lastID.Add(1), 10),
 		rc:           http.NewResponseController(w),
 		writeTimeout: s.opts.WriteTimeout,
+		deadline:     shared.WriteDeadline{Timeout: s.opts.WriteTimeout},
 		window:       int64(max(s.opts.QueueLen/2, 1)),
 		cancel:       cancel,
 		ready:        make(chan struct{}),
@@ -131,13 +134,14 @@ type conn struct {
 	// [3] r3labs does not tell how many events wait in its queue. published
 	// counts those the story handed over, written those the writer flushed
 	// to the network; flushed is signalled after each flush.
-	published int64 // used by the story's goroutine only
+	published atomic.Int64 // added to by the story's goroutine only
 	written   atomic.Int64
 	flushed   chan struct{}
 
-	mu    sync.Mutex
-	ended bool
-	cause error
+	mu       sync.Mutex
+	ended    bool
+	cause    error
+	deadline shared.WriteDeadline // the writes' deadline, under mu
 }
 
 // send hands ev to r3labs without waiting. It reports false when the client's
@@ -147,7 +151,7 @@ func (c *conn) send(ev *r3sse.Event) bool {
 	if !c.r3.TryPublish(c.id, ev) {
 		return false
 	}
-	c.published++
+	c.published.Add(1)
 	return true
 }
 
@@ -157,7 +161,7 @@ func (c *conn) send(ev *r3sse.Event) bool {
 // live ticks that follow. It reports false only when ctx ended: a client that
 // reads nothing at all is cut off by the write deadline, which ends ctx.
 func (c *conn) sendPaced(ctx context.Context, ev *r3sse.Event) bool {
-	for c.published-c.written.Load() >= c.window || !c.send(ev) {
+	for c.published.Load()-c.written.Load() >= c.window || !c.send(ev) {
 		select {
 		case <-c.flushed:
 		case <-ctx.Done():
@@ -175,7 +179,7 @@ func (c *conn) sendLast(ctx context.Context, ev *r3sse.Event) bool {
 	}
 	ctx, cancel := context.WithTimeout(ctx, endGrace)
 	defer cancel()
-	for c.published > c.written.Load() {
+	for c.published.Load() > c.written.Load() {
 		select {
 		case <-c.flushed:
 		case <-ctx.Done():
@@ -213,7 +217,13 @@ type writer struct {
 	http.ResponseWriter
 	c             *conn
 	headerFlushed bool
+	held          int64 // events written to the response's buffer, not flushed yet
 }
+
+// maxHeldEvents caps the events one flush carries, as the WebSocket's
+// batches are capped: the memory held stays small, and a client behind a slow
+// link still falls behind a fast feed.
+const maxHeldEvents = 8
 
 // WriteHeader tells the story it may send. r3labs writes the 200 right after it
 // registered the subscriber (http.go), and an event published to a stream
@@ -235,8 +245,20 @@ func (w *writer) Write(p []byte) (n int, err error) {
 	return n, err
 }
 
-// Flush sends what r3labs wrote: the header once, then each event.
+// Flush sends what r3labs wrote: the header once, then the events. r3labs
+// flushes after every event, and a flush is a write system call, most of what
+// an event costs the server. So when the story has published more events than
+// this one, which r3labs will write and flush right after it, the flush waits
+// for them: a client that fell behind gets its queued events in one write,
+// and a client that keeps up gets each event at once, as before.
 func (w *writer) Flush() {
+	if w.headerFlushed {
+		w.held++
+		queuedBehind := w.c.published.Load() - w.c.written.Load() - w.held
+		if queuedBehind > 0 && w.held < maxHeldEvents {
+			return
+		}
+	}
 	err := w.c.armDeadline()
 	if err == nil {
 		err = w.c.rc.Flush()
@@ -249,7 +271,8 @@ func (w *writer) Flush() {
 		w.headerFlushed = true
 		return
 	}
-	w.c.written.Add(1) // before the signal, so the story sees it when it wakes
+	w.c.written.Add(w.held) // before the signal, so the story sees it when it wakes
+	w.held = 0
 	select {
 	case w.c.flushed <- struct{}{}:
 	default: // a signal is already pending
@@ -259,15 +282,16 @@ func (w *writer) Flush() {
 // Unwrap lets http.ResponseController reach the server's writer.
 func (w *writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// armDeadline gives the next write WriteTimeout to complete. Under c.mu, so a
-// write cannot push back the final deadline that end sets.
+// armDeadline gives the next write at least nine tenths of WriteTimeout to
+// complete (shared.WriteDeadline). Under c.mu, so a write cannot push back the
+// final deadline that end sets.
 func (c *conn) armDeadline() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ended {
 		return errEnded
 	}
-	return c.rc.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	return c.deadline.Arm(c.rc)
 }
 
 // writeCause says why a write failed: a client that accepted no bytes for

@@ -4,6 +4,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"commlab/shared"
 )
 
 // This file holds the connection under the library: every write gets its
@@ -32,16 +34,17 @@ var heldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b
 // in the order written.
 type batchConn struct {
 	net.Conn
-	timeout time.Duration
 
 	mu     sync.Mutex
 	held   bool
 	writes int     // frames in buf
 	buf    *[]byte // the batch, from heldBufs; nil when empty
+
+	deadline shared.WriteDeadline
 }
 
 func newBatchConn(c net.Conn, timeout time.Duration) *batchConn {
-	return &batchConn{Conn: c, timeout: timeout}
+	return &batchConn{Conn: c, deadline: shared.WriteDeadline{Timeout: timeout}}
 }
 
 // hold makes writes pile up until release.
@@ -106,9 +109,10 @@ func (c *batchConn) flushLocked() error {
 }
 
 // writeLocked is the one place that writes to the network: every write has a
-// deadline, so a peer that stopped reading is cut off after timeout.
+// deadline (at least nine tenths of timeout, see shared.WriteDeadline), so a
+// peer that stopped reading is cut off.
 func (c *batchConn) writeLocked(p []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+	if err := c.deadline.Arm(c.Conn); err != nil {
 		return 0, err
 	}
 	return c.Conn.Write(p)
