@@ -23,6 +23,9 @@ func TestBrokerEmbedded(t *testing.T) {
 	if !nc.IsConnected() {
 		t.Fatal("connection not connected")
 	}
+	if addr := nc.ConnectedAddr(); addr != "pipe" {
+		t.Errorf("ConnectedAddr = %q, want \"pipe\": the lab's own connections to its embedded server are in-process", addr)
+	}
 	if !b.Healthy(nc) {
 		t.Error("Healthy = false with a live server and connection")
 	}
