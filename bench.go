@@ -28,6 +28,7 @@ type benchConfig struct {
 	maxClients  bool
 	sloP99      time.Duration
 	searchLimit int
+	serveFlags  string
 }
 
 func benchFlags() (*flag.FlagSet, *benchConfig) {
@@ -49,6 +50,7 @@ func benchFlags() (*flag.FlagSet, *benchConfig) {
 	fs.BoolVar(&b.maxClients, "max-clients", false, "search, per pattern, for the most clients that meet --slo-p99 with no gap, from --clients up")
 	fs.DurationVar(&b.sloP99, "slo-p99", 50*time.Millisecond, "with --max-clients: the p99 latency a round must stay within")
 	fs.IntVar(&b.searchLimit, "search-limit", 10_000, "with --max-clients: the most clients to try")
+	fs.StringVar(&b.serveFlags, "serve-flags", "", "more flags for the labs bench starts (commlab serve), e.g. '--linger 2ms' or '--queue 64'")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: commlab bench [flags]\n\n"+
 			"Runs each pattern's own Go clients under the same load against a lab process of its\n"+
@@ -77,6 +79,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, lab 
 	}
 	o := b.opts
 	o.Patterns = strings.Split(b.patterns, ",")
+	if b.serveFlags != "" {
+		if o.URL != "" {
+			return errors.New("bench: --serve-flags is for the labs bench starts; with --url, start the server with them yourself")
+		}
+		lab.extra = strings.Fields(b.serveFlags)
+	}
 	o.Start = lab.start
 	o.Loaders = benchLoaders
 	o.Progress, o.LiveProgress = stderr, isTerminal(stderr)
@@ -84,6 +92,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, lab 
 		o.Search = &bench.Search{SLOP99: b.sloP99, Limit: b.searchLimit}
 	}
 	rep, err := bench.Run(ctx, o)
+	if rep != nil && len(lab.extra) > 0 {
+		rep.Notes = append(rep.Notes, "--serve-flags: every lab also ran with "+strings.Join(lab.extra, " "))
+	}
 	if rep != nil { // print what was measured, even when interrupted
 		if b.json {
 			rep.WriteHeader(stderr)
@@ -124,10 +135,12 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// labProcess starts labs as processes of their own: exe serve, with env.
+// labProcess starts labs as processes of their own: exe serve, with env,
+// and extra flags after bench's own.
 type labProcess struct {
-	exe string
-	env []string
+	exe   string
+	env   []string
+	extra []string
 }
 
 var benchServingRE = regexp.MustCompile(`commlab serving on (http://\S+)`)
@@ -146,6 +159,7 @@ func (p labProcess) start(ctx context.Context, rate int, patterns []string) (*be
 	natsPatterns := slices.Contains(patterns, "queue")
 	cmd := exec.Command(p.exe, "serve", "--addr", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--nats-url=",
 		"--rate", strconv.Itoa(rate), "--nats-patterns="+strconv.FormatBool(natsPatterns), "--log-level", "warn")
+	cmd.Args = append(cmd.Args, p.extra...)
 	cmd.Env = p.env
 	stayWithParent(cmd)
 	logs := &tailWriter{max: 8 << 10}

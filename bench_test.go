@@ -111,6 +111,29 @@ func TestBenchAgainstLabs(t *testing.T) {
 			t.Errorf("queue: expected %v, want the window's %v ticks once across the group", q["expected"], q["window_ticks"])
 		}
 	})
+	t.Run("serve flags reach the labs", func(t *testing.T) {
+		// With --linger 50ms and a tick every 20 ms, the first tick of every
+		// batch waits the whole 50 ms, and a batch holds at most three more:
+		// at least a quarter of the ticks arrive 50 ms late or later.
+		res, stderr := runBenchJSON(t, testLab(), append(smallBench, "--patterns", "sse,ws", "--serve-flags", "--linger 50ms")...)
+		for _, p := range []string{"sse", "ws"} {
+			checkDelivery(t, res, p)
+			if p90, _ := res[p]["p90_ms"].(float64); p90 < 50 {
+				t.Errorf("%s: p90 %v ms, want at least the 50 ms linger\nstderr:\n%s", p, p90, stderr)
+			}
+		}
+		if !strings.Contains(stderr, "every lab also ran with --linger 50ms") {
+			t.Errorf("no note on the serve flags in stderr:\n%s", stderr)
+		}
+	})
+}
+
+func TestBenchServeFlagsNeedALab(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := runBench(context.Background(), []string{"--url", "http://127.0.0.1:1", "--serve-flags", "--linger 1ms"}, &stdout, &stderr, labProcess{})
+	if err == nil || !strings.Contains(err.Error(), "--serve-flags") {
+		t.Errorf("got %v, want an error saying --serve-flags needs labs bench starts", err)
+	}
 }
 
 // TestBenchAgainstAnotherServer points --url at an independent implementation

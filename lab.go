@@ -73,6 +73,7 @@ func startLab(cfg *config, log *slog.Logger) (_ *lab, err error) {
 		}
 	}
 	l.gateway = shared.NewGateway(cfg.history, log)
+	l.gateway.Linger = cfg.linger
 	if err = l.gateway.Start(l.gwConn); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -24,6 +25,12 @@ type Gateway struct {
 	History *History
 	Hub     *Hub
 
+	// Linger, when above zero, holds live ticks up to this long before the hub
+	// fans them out, so that streams send several in one write (lingerHub).
+	// The history has every tick at once. Set it before Start.
+	Linger time.Duration
+	linger *lingerHub // nil without Linger
+
 	log     *slog.Logger
 	sub     *nats.Subscription
 	mu      sync.Mutex
@@ -38,6 +45,9 @@ func NewGateway(historySize int, log *slog.Logger) *Gateway {
 
 // Start subscribes to the feed on nc. Stop with Close.
 func (g *Gateway) Start(nc *nats.Conn) error {
+	if g.Linger > 0 {
+		g.linger = newLingerHub(g.Hub, g.Linger)
+	}
 	sub, err := nc.Subscribe("ticks.>", g.receive)
 	if err != nil {
 		return fmt.Errorf("gateway: subscribe ticks.>: %w", err)
@@ -61,6 +71,9 @@ func (g *Gateway) Start(nc *nats.Conn) error {
 func (g *Gateway) Close() {
 	if g.sub != nil {
 		_ = g.sub.Unsubscribe()
+	}
+	if g.linger != nil {
+		g.linger.stop() // what clients were sent before the cut, they get
 	}
 	g.Hub.CutAll(ErrGatewayClosed)
 }
@@ -99,10 +112,17 @@ func (g *Gateway) receive(m *nats.Msg) {
 		g.mu.Unlock()
 		if old != "" {
 			g.log.Info("gateway: feed restarted", "old_epoch", old, "epoch", epoch)
+			if g.linger != nil {
+				g.linger.flush() // the old epoch's last ticks, before the reset
+			}
 			g.History.Reset()
 			g.Hub.CutAll(ErrFeedRestarted)
 		}
 	}
 	g.History.Append(&t)
+	if g.linger != nil {
+		g.linger.add(&t)
+		return
+	}
 	g.Hub.Publish(&t)
 }

@@ -45,14 +45,32 @@ func (h *Hub) Subscribe(queueLen int) *Subscription {
 // Publish offers t to every subscriber. It does no other work per subscriber and
 // allocates nothing: the same *Tick, with the same encoded bytes, goes to all.
 func (h *Hub) Publish(t *Tick) {
+	h.PublishBatch([]*Tick{t})
+}
+
+// PublishBatch offers ticks, in order, to every subscriber. Each subscriber
+// gets the whole batch before the next one gets any, so the goroutine that
+// serves it, once woken, finds them all queued and can write them at once.
+func (h *Hub) PublishBatch(ticks []*Tick) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
-		select {
-		case s.queue <- t:
-		default:
-			h.cutLocked(s, ErrSlowConsumer)
+		for i, t := range ticks {
+			if !s.offer(t) {
+				h.cutSlowLocked(s, len(ticks)-i) // this tick and the rest of the batch
+				break
+			}
 		}
+	}
+}
+
+// offer queues t unless the queue is full.
+func (s *Subscription) offer(t *Tick) bool {
+	select {
+	case s.queue <- t:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -75,12 +93,15 @@ func (h *Hub) Len() int {
 func (h *Hub) cutLocked(s *Subscription, err error) {
 	delete(h.subs, s)
 	s.err = err
-	if err == ErrSlowConsumer {
-		// The tick that did not fit, and those still queued, will never be
-		// sent on this subscription: the client must resume to get them.
-		s.dropped = 1 + len(s.queue)
-	}
 	close(s.done)
+}
+
+// cutSlowLocked cuts off a subscriber whose queue had no room for unsent
+// ticks. Those, and the ticks still queued, will never be sent on this
+// subscription: the client must resume to get them.
+func (h *Hub) cutSlowLocked(s *Subscription, unsent int) {
+	s.dropped = unsent + len(s.queue) // before done is closed: Dropped reads it then
+	h.cutLocked(s, ErrSlowConsumer)
 }
 
 // Done is closed when the hub has cut this subscriber off.

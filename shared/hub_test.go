@@ -268,3 +268,25 @@ func TestHubConcurrent(t *testing.T) {
 		t.Errorf("Len = %d, want 0", got)
 	}
 }
+
+// A batch goes to each subscriber whole, in order; one whose queue cannot
+// take it all is cut off, and every tick of the batch it did not get, with
+// those still queued, counts as dropped.
+func TestHubPublishBatch(t *testing.T) {
+	h := shared.NewHub()
+	roomy := h.Subscribe(10)
+	defer roomy.Close()
+	tight := h.Subscribe(3)
+	defer tight.Close()
+
+	h.PublishBatch([]*shared.Tick{tick(1), tick(2), tick(3), tick(4), tick(5)})
+	if got := drained(roomy); !slices.Equal(got, seqRange(1, 5)) {
+		t.Errorf("roomy subscriber got %v, want [1 2 3 4 5]", got)
+	}
+	if !isDone(tight) || !errors.Is(tight.Err(), shared.ErrSlowConsumer) {
+		t.Fatalf("tight subscriber: done %v, want cut off as a slow consumer", isDone(tight))
+	}
+	if got := tight.Dropped(); got != 5 {
+		t.Errorf("Dropped = %d, want 5: the three queued and the two that did not fit", got)
+	}
+}

@@ -1,0 +1,76 @@
+package shared
+
+import (
+	"sync"
+	"time"
+)
+
+// lingerHub holds live ticks for a moment before the hub fans them out, so
+// that the streams' writers find several queued and send them in one write:
+// Nagle's algorithm, or Kafka's linger.ms, at the application level. Each tick
+// waits at most delay, and the whole gateway uses one timer, not one per
+// client. What it buys is CPU, because one write system call per client and
+// tick is most of what a stream costs the server; what it costs is latency.
+// It pays off only when ticks come faster than delay: at 100 ticks/s and a
+// 2 ms delay, almost every batch holds a single tick.
+type lingerHub struct {
+	hub   *Hub
+	delay time.Duration
+
+	mu      sync.Mutex
+	pending []*Tick     // ticks received, not yet fanned out; the timer is set while not empty
+	spare   []*Tick     // the previous batch's slice, reused
+	timer   *time.Timer // calls flush; one for the gateway, set again for each batch
+	stopped bool
+
+	flushing sync.Mutex // one flush at a time, so batches go out in order
+}
+
+func newLingerHub(hub *Hub, delay time.Duration) *lingerHub {
+	return &lingerHub{hub: hub, delay: delay}
+}
+
+// add holds t; the first tick of a batch sets the timer that flushes it.
+func (l *lingerHub) add(t *Tick) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pending = append(l.pending, t)
+	switch {
+	case len(l.pending) > 1, l.stopped:
+	case l.timer == nil:
+		l.timer = time.AfterFunc(l.delay, l.flush)
+	default:
+		l.timer.Reset(l.delay)
+	}
+}
+
+// stop fans out what is held and sets no more timers; ticks added later
+// wait for a flush.
+func (l *lingerHub) stop() {
+	l.mu.Lock()
+	l.stopped = true
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+	l.mu.Unlock()
+	l.flush()
+}
+
+// flush fans out what is held. The gateway also calls it before it cuts its
+// subscribers off, so they get every tick they were sent before the cut.
+func (l *lingerHub) flush() {
+	l.flushing.Lock()
+	defer l.flushing.Unlock()
+	l.mu.Lock()
+	batch := l.pending
+	l.pending = l.spare[:0]
+	l.mu.Unlock()
+	if len(batch) == 0 {
+		return // flushed early; the timer found nothing left
+	}
+	l.hub.PublishBatch(batch)
+	clear(batch) // let the ticks go: the history decides how long they live
+	l.mu.Lock()
+	l.spare = batch
+	l.mu.Unlock()
+}
