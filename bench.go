@@ -50,7 +50,7 @@ func benchFlags() (*flag.FlagSet, *benchConfig) {
 	fs.BoolVar(&b.maxClients, "max-clients", false, "search, per pattern, for the most clients that meet --slo-p99 with no gap, from --clients up")
 	fs.DurationVar(&b.sloP99, "slo-p99", 50*time.Millisecond, "with --max-clients: the p99 latency a round must stay within")
 	fs.IntVar(&b.searchLimit, "search-limit", 10_000, "with --max-clients: the most clients to try")
-	fs.StringVar(&b.serveFlags, "serve-flags", "", "more flags for the labs bench starts (commlab serve), e.g. '--linger 2ms' or '--queue 64'")
+	fs.StringVar(&b.serveFlags, "serve-flags", "", "more flags for the labs bench starts (commlab serve), split at spaces, no quoting: e.g. --serve-flags='--linger 2ms --queue 64'; not those bench sets itself (--addr, --rate, --nats-*)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: commlab bench [flags]\n\n"+
 			"Runs each pattern's own Go clients under the same load against a lab process of its\n"+
@@ -84,6 +84,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, lab 
 			return errors.New("bench: --serve-flags is for the labs bench starts; with --url, start the server with them yourself")
 		}
 		lab.extra = strings.Fields(b.serveFlags)
+		if err := checkServeFlags(lab.extra); err != nil {
+			return err
+		}
 	}
 	o.Start = lab.start
 	o.Loaders = benchLoaders
@@ -122,6 +125,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, lab 
 	}
 	if failed > 0 {
 		return fmt.Errorf("bench: %d of %d patterns failed to run (see the errors above)", failed, len(rep.Results))
+	}
+	return nil
+}
+
+// checkServeFlags refuses the serve flags bench sets itself: passed again,
+// they would win over bench's, and the rounds would not measure what the
+// table says (another rate, another broker).
+func checkServeFlags(args []string) error {
+	for _, a := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && (name == "addr" || name == "rate" || strings.HasPrefix(name, "nats-")) {
+			return fmt.Errorf("bench: --serve-flags %s: bench sets that one itself (use bench's --rate; the labs always run their own NATS)", a)
+		}
 	}
 	return nil
 }

@@ -9,8 +9,9 @@ import "time"
 // reading. Arm moves the deadline only once a tenth of Timeout has run down,
 // so every write still gets at least nine tenths of Timeout to complete.
 //
-// A WriteDeadline belongs to one connection, and its writes must not run at
-// the same time as Arm (the connections here arm under their write lock).
+// A WriteDeadline belongs to one connection. Calls to Arm must not overlap
+// (the connections here arm under a lock), and it assumes that nothing else
+// moves the deadline, except to end the connection for good.
 type WriteDeadline struct {
 	Timeout time.Duration
 	at      time.Time // the deadline in force; zero: none set by Arm yet
@@ -34,7 +35,3 @@ func (d *WriteDeadline) Arm(c Deadliner) error {
 	d.at = now.Add(d.Timeout)
 	return nil
 }
-
-// Forget makes the next Arm set the deadline, after something else set one
-// on the connection (a final grace period, say).
-func (d *WriteDeadline) Forget() { d.at = time.Time{} }

@@ -6,8 +6,8 @@ import (
 )
 
 // lingerHub holds live ticks for a moment before the hub fans them out, so
-// that the streams' writers find several queued and send them in one write:
-// Nagle's algorithm, or Kafka's linger.ms, at the application level. Each tick
+// that the streams' writers find several queued and send them in one write,
+// as Kafka's linger.ms (or TCP_CORK) does for its batches. Each tick
 // waits at most delay, and the whole gateway uses one timer, not one per
 // client. What it buys is CPU, because one write system call per client and
 // tick is most of what a stream costs the server; what it costs is latency.
@@ -34,9 +34,12 @@ func newLingerHub(hub *Hub, delay time.Duration) *lingerHub {
 func (l *lingerHub) add(t *Tick) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.stopped {
+		return // the gateway is closed and has cut every subscriber
+	}
 	l.pending = append(l.pending, t)
 	switch {
-	case len(l.pending) > 1, l.stopped:
+	case len(l.pending) > 1:
 	case l.timer == nil:
 		l.timer = time.AfterFunc(l.delay, l.flush)
 	default:
@@ -44,8 +47,7 @@ func (l *lingerHub) add(t *Tick) {
 	}
 }
 
-// stop fans out what is held and sets no more timers; ticks added later
-// wait for a flush.
+// stop fans out what is held; ticks added later are dropped.
 func (l *lingerHub) stop() {
 	l.mu.Lock()
 	l.stopped = true
@@ -63,14 +65,17 @@ func (l *lingerHub) flush() {
 	defer l.flushing.Unlock()
 	l.mu.Lock()
 	batch := l.pending
-	l.pending = l.spare[:0]
-	l.mu.Unlock()
 	if len(batch) == 0 {
+		l.mu.Unlock()
 		return // flushed early; the timer found nothing left
 	}
+	// The two slices take turns: add appends to one while the other is sent.
+	l.pending, l.spare = l.spare[:0], nil
+	l.mu.Unlock()
+
 	l.hub.PublishBatch(batch)
 	clear(batch) // let the ticks go: the history decides how long they live
 	l.mu.Lock()
-	l.spare = batch
+	l.spare = batch[:0]
 	l.mu.Unlock()
 }

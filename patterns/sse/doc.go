@@ -37,7 +37,10 @@
 // r3labs stream, fed with TryPublish: a client that cannot keep up fills its
 // own queue and that client alone is cut off; it reconnects and resumes. No
 // client can slow down another. Every write has a deadline. A tick's event is
-// built once and shared by every client (events.go).
+// built once and shared by every client (events.go). r3labs flushes after every
+// event; the lab's writer holds a flush back while more events for the client
+// are already on their way, so a client that fell behind gets them in one
+// write system call instead of one each.
 //
 // A comment line (": heartbeat") every 15 seconds keeps proxies and clients from
 // treating a quiet stream as dead. A request that arrives while the server

@@ -3,6 +3,7 @@ package sse
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -59,8 +60,10 @@ func TestFlushWaitsForEventsQueuedBehind(t *testing.T) {
 		c := &conn{
 			rc:       http.NewResponseController(rw),
 			deadline: shared.WriteDeadline{Timeout: 5 * time.Second},
+			cancel:   func(error) {},
 			ready:    make(chan struct{}),
 			flushed:  make(chan struct{}, 1),
+			log:      slog.New(slog.DiscardHandler),
 		}
 		w := &writer{ResponseWriter: rw, c: c}
 		w.WriteHeader(http.StatusOK)

@@ -250,7 +250,9 @@ func (w *writer) Write(p []byte) (n int, err error) {
 // an event costs the server. So when the story has published more events than
 // this one, which r3labs will write and flush right after it, the flush waits
 // for them: a client that fell behind gets its queued events in one write,
-// and a client that keeps up gets each event at once, as before.
+// and a client that keeps up gets each event at once, as before. (If the
+// stream ends meanwhile, net/http's end of the response still sends the held
+// events, within endGrace; written does not count them.)
 func (w *writer) Flush() {
 	if w.headerFlushed {
 		w.held++
@@ -298,7 +300,7 @@ func (c *conn) armDeadline() error {
 // WriteTimeout is too slow; anything else means the connection is gone.
 func (c *conn) writeCause(err error) error {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return fmt.Errorf("%w: no write progress for %v", errSlowClient, c.writeTimeout)
+		return fmt.Errorf("%w: no write progress for about %v", errSlowClient, c.writeTimeout)
 	}
 	return fmt.Errorf("sse: write: %w", err)
 }
