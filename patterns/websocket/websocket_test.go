@@ -281,6 +281,9 @@ func TestResumeAfterDroppedConnection(t *testing.T) {
 	}()
 	for _, at := range []uint64{100, 300} {
 		col.waitSeq(t, first.Seq+at)
+		// The client may have got this far before the last drop: make sure
+		// it has connected again, so that each drop cuts a connection.
+		labtest.WaitFor(t, "the client to connect again", func() bool { return dropper.Held() > 0 })
 		if n := dropper.DropAll(); n == 0 {
 			t.Fatalf("after seq %d: no connection to drop", first.Seq+at)
 		}

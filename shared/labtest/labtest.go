@@ -230,6 +230,13 @@ func (d *Dropper) Wrap(c *http.Client) *http.Client {
 	return c
 }
 
+// Held returns how many connections DropAll would close now.
+func (d *Dropper) Held() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.conns)
+}
+
 // DropAll closes every connection dialed so far and returns how many there were.
 func (d *Dropper) DropAll() int {
 	d.mu.Lock()
