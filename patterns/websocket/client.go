@@ -204,8 +204,9 @@ func (cl *client) connect(ctx context.Context, backoff *shared.Backoff) error {
 			return err
 		}
 	}
+	var buf bytes.Buffer // one message at a time: reused for every read
 	for first := true; ; first = false {
-		typ, data, err := c.Read(context.Background())
+		typ, data, err := readMessage(c, &buf)
 		if err != nil {
 			if idle.barked() {
 				return fmt.Errorf("websocket: no frame and no ping for %v: %w", cl.opts.IdleTimeout, err)
@@ -223,6 +224,22 @@ func (cl *client) connect(ctx context.Context, backoff *shared.Backoff) error {
 			return err
 		}
 	}
+}
+
+// readMessage reads the next message into buf. c.Read would do the same into
+// a new buffer each time (io.ReadAll's, 512 bytes to start): at thousands of
+// ticks a second that garbage costs a client more than parsing the ticks.
+// The bytes are valid until the next read; handle keeps none of them.
+func readMessage(c *ws.Conn, buf *bytes.Buffer) (ws.MessageType, []byte, error) {
+	typ, r, err := c.Reader(context.Background())
+	if err != nil {
+		return 0, nil, err
+	}
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return 0, nil, err
+	}
+	return typ, buf.Bytes(), nil
 }
 
 // handle dispatches one frame: a tick, or a control message with an "op".
