@@ -107,6 +107,9 @@ func (l *lab) printURLs(w io.Writer) {
 	if l.workPub != nil {
 		fmt.Fprintf(w, "  NATS queues    work.ticks: core queue group %q, JetStream stream %s\n", natsqueue.QueueGroup, natsqueue.StreamName)
 	}
+	if l.cfg.linger > 0 {
+		fmt.Fprintf(w, "linger: live ticks wait up to %v before SSE and WebSocket clients get them, several to a write\n", l.cfg.linger)
+	}
 	fmt.Fprintf(w, "feed: %d ticks/s over %d symbols, epoch %s. Ctrl-C stops.\n", l.feed.Rate(), len(l.feed.Symbols()), l.feed.Epoch())
 }
 
