@@ -21,7 +21,7 @@ type lingerHub struct {
 	pending []*Tick     // ticks received, not yet fanned out; the timer is set while not empty
 	spare   []*Tick     // the previous batch's slice, reused
 	timer   *time.Timer // calls flush; one for the gateway, set again for each batch
-	stopped bool
+	stopped bool        // set by stop: add drops ticks from then on
 
 	flushing sync.Mutex // one flush at a time, so batches go out in order
 }

@@ -133,7 +133,8 @@ type conn struct {
 
 	// [3] r3labs does not tell how many events wait in its queue. published
 	// counts those the story handed over, written those the writer flushed
-	// to the network; flushed is signalled after each flush.
+	// to the network; flushed is signalled after each flush. The writer
+	// reads published too: it tells whether more events are on their way.
 	published atomic.Int64 // added to by the story's goroutine only
 	written   atomic.Int64
 	flushed   chan struct{}
