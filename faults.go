@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"regexp"
 	"sync"
-	"time"
 
 	"commlab/shared"
 )
@@ -19,12 +18,16 @@ import (
 // queue fills, the server cuts it off, the client reconnects and resumes.
 //
 // Slow here means slow at the socket: every write the server makes on the
-// connection blocks for slowWriteDelay first, as a write to a congested link
-// or to a client that has stopped reading does. Nothing in the patterns knows.
+// connection blocks as long as its bytes take on a link of slowLinkBps, as a
+// write to a congested link or to a client that has stopped reading does.
+// Nothing in the patterns knows.
 
-// slowWriteDelay makes a slowed connection take at most 4 writes a second: a
-// feed of more ticks than that overflows the client's queue.
-const slowWriteDelay = 250 * time.Millisecond
+// slowLinkBps is the slowed link's rate. It carries about 5 ticks a second
+// (some 70 to 100 bytes each, framing included), whether the server sends
+// them one to a write or several: the default feed of 20 ticks/s overflows
+// the client's queue in 20 to 35 s (a WebSocket's writer also holds the batch
+// it is writing), a feed of 100 in a few seconds.
+const slowLinkBps = 400
 
 // clientIDs are short and plain: they are map keys and appear in logs.
 var clientIDs = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -38,7 +41,7 @@ type faultKey struct{ pattern, client string }
 
 // throttle is one open connection's way to slow its writes.
 type throttle struct {
-	set    func(time.Duration)
+	set    func(bytesPerSecond int)
 	remote string // the connection's address, as the pattern's log lines show it
 }
 
@@ -91,7 +94,7 @@ func (f *faults) slow(pattern, client string) (remotes []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for t := range f.conns[faultKey{pattern, client}] {
-		t.set(slowWriteDelay)
+		t.set(slowLinkBps)
 		remotes = append(remotes, t.remote)
 	}
 	return remotes
@@ -124,9 +127,9 @@ func (l *lab) handleSlow() http.Handler {
 		}
 		l.log.Info("fault: connection slowed", "pattern", pattern, "client", client, "connections", remotes, "asked_by", r.RemoteAddr)
 		shared.WriteJSON(w, http.StatusOK, map[string]any{
-			"slowed":         n,
-			"write_delay_ms": slowWriteDelay.Milliseconds(),
-			"queue":          l.cfg.queueLen,
+			"slowed":           n,
+			"link_bytes_per_s": slowLinkBps,
+			"queue":            l.cfg.queueLen,
 		})
 	})
 }

@@ -35,8 +35,8 @@ func TestSlowFault(t *testing.T) {
 	}
 
 	status, body := post(t, url+"/api/fault/slow?pattern=sse&client=tab-1")
-	if status != http.StatusOK || !strings.Contains(body, `"slowed":1`) {
-		t.Fatalf("slow: %d %s, want 200 with slowed 1", status, body)
+	if status != http.StatusOK || !strings.Contains(body, `"slowed":1`) || !strings.Contains(body, `"link_bytes_per_s":400`) {
+		t.Fatalf("slow: %d %s, want 200 with slowed 1 and the link's 400 bytes/s", status, body)
 	}
 	// Read on at full speed: the server's writes now crawl, its queue for
 	// this client fills, and it ends the stream: cleanly, or, when even the

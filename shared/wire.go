@@ -30,7 +30,7 @@ func (l CountingListener) Accept() (net.Conn, error) {
 type countingConn struct {
 	net.Conn
 	written atomic.Pointer[atomic.Uint64] // the counter of the pattern this conn serves now
-	delay   atomic.Int64                  // added to every write: a slow link (see Throttle)
+	linkBps atomic.Int64                  // > 0: writes take as long as on a link of this many bytes/s (see Throttle)
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed by Close (see ConnClosed)
@@ -42,8 +42,10 @@ func (c *countingConn) Close() error {
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
-	if d := c.delay.Load(); d > 0 {
-		time.Sleep(time.Duration(d)) // the write blocks, as one to a congested link does
+	if bps := c.linkBps.Load(); bps > 0 {
+		// The write blocks as one to a congested link does: for as long as
+		// its bytes take at the link's rate, however they are batched.
+		time.Sleep(time.Duration(len(p)) * time.Second / time.Duration(bps))
 	}
 	n, err := c.Conn.Write(p)
 	if ctr := c.written.Load(); ctr != nil {
@@ -69,16 +71,17 @@ func CountWritesAs(r *http.Request, ctr *atomic.Uint64) {
 }
 
 // Throttle returns a function that makes every later write on the request's
-// connection take d longer, as if the link to the client were congested or
-// the client read slowly: the server's own writes block, its queues fill, and
-// its defences against slow clients must act. The dashboard uses it to slow a
-// learner's own connection. ok is false without a CountingListener.
-func Throttle(r *http.Request) (slow func(d time.Duration), ok bool) {
+// connection as slow as on a link of bytesPerSecond (0: full speed again), as
+// if the link to the client were congested or the client read slowly: the
+// server's own writes block, its queues fill, and its defences against slow
+// clients must act. The dashboard uses it to slow a learner's own connection.
+// ok is false without a CountingListener.
+func Throttle(r *http.Request) (slow func(bytesPerSecond int), ok bool) {
 	c, ok := r.Context().Value(connKey{}).(*countingConn)
 	if !ok {
 		return nil, false
 	}
-	return func(d time.Duration) { c.delay.Store(int64(d)) }, true
+	return func(bps int) { c.linkBps.Store(int64(bps)) }, true
 }
 
 // ConnClosed returns a channel closed when the request's connection is: for a

@@ -50,7 +50,7 @@ const HTTP_PANELS = [
 ];
 const PUBSUB = {
   id: 'pubsub', title: 'NATS pub/sub', row: 'NATS pub/sub (in the server)',
-  how: 'Server-side subscribers on <code>ticks.&gt;</code>, <code>ticks.ACME</code>, <code>ticks.*</code>: each gets every tick of its subject.',
+  how: 'The lab\'s own subscribers, in its process over an in-memory pipe (no socket), on <code>ticks.&gt;</code>, <code>ticks.ACME</code>, <code>ticks.*</code>: each gets every tick of its subject.',
 };
 const QUEUE = {
   id: 'queue', title: 'NATS queue',

@@ -53,7 +53,7 @@ export class LivePanel {
       const resp = await fetch(`api/fault/slow?pattern=${this.spec.id}&client=${clientID}`, { method: 'POST' });
       const body = await resp.json();
       if (!resp.ok) throw new Error(body.error);
-      this.panel.hint(`slowed: each write to this connection now waits ${body.write_delay_ms} ms; ` +
+      this.panel.hint(`slowed: this connection now carries ${body.link_bytes_per_s} bytes/s, a few ticks; ` +
         `watch its queue of ${body.queue} ticks fill and the server cut it off (a low feed rate takes longer)`, 15000);
     } catch (err) {
       this.panel.hint(`slow: ${err.message}`);

@@ -222,8 +222,7 @@ type writer struct {
 }
 
 // maxHeldEvents caps the events one flush carries, as the WebSocket's
-// batches are capped: the memory held stays small, and a client behind a slow
-// link still falls behind a fast feed.
+// batches are capped, so the memory held stays small.
 const maxHeldEvents = 8
 
 // WriteHeader tells the story it may send. r3labs writes the 200 right after it

@@ -18,9 +18,7 @@ import (
 // release sends them in one system call.
 
 // maxHeldWrites caps the frames one write carries. A batch longer than that
-// goes out in several writes: the memory held stays small, and a link that is
-// slow per write (the dashboard's "make this client slow" fault) still falls
-// behind a fast feed, as a congested link would.
+// goes out in several writes, so the memory held stays small.
 const maxHeldWrites = 8
 
 // heldBufs lends the bytes of a held batch; a connection keeps none between
