@@ -47,7 +47,10 @@ func (l *lab) handleInfo() http.Handler {
 			"rate":     l.feed.Rate(),
 			"last_seq": l.gateway.History.Last(),
 			"history":  l.cfg.history,
-			"patterns": patterns,
+			// How long live ticks may wait before SSE and WebSocket clients
+			// get them (--linger): it adds to their latency.
+			"linger_ms": float64(l.cfg.linger) / float64(time.Millisecond),
+			"patterns":  patterns,
 		})
 	})
 }

@@ -96,7 +96,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, lab 
 	}
 	rep, err := bench.Run(ctx, o)
 	if rep != nil && len(lab.extra) > 0 {
-		rep.Notes = append(rep.Notes, "--serve-flags: every lab also ran with "+strings.Join(lab.extra, " "))
+		rep.Notes = append(rep.Notes, "--serve-flags: the labs were started with "+strings.Join(lab.extra, " "))
 	}
 	if rep != nil { // print what was measured, even when interrupted
 		if b.json {
@@ -129,15 +129,34 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer, lab 
 	return nil
 }
 
-// checkServeFlags refuses the serve flags bench sets itself: passed again,
-// they would win over bench's, and the rounds would not measure what the
-// table says (another rate, another broker).
+// benchOwnedServeFlags are the serve flags bench sets itself, with what to do
+// instead. Passed again, they would win over bench's, and the rounds would not
+// measure what the table says (another rate, another broker).
+var benchOwnedServeFlags = map[string]string{
+	"addr":          "bench picks a free port for every lab",
+	"nats-listen":   "bench picks a free port for every lab",
+	"nats-url":      "every lab runs its own embedded NATS, so that its CPU is counted",
+	"nats-patterns": "bench runs the lab's NATS patterns only in the queue's round",
+	"rate":          "use bench's own --rate",
+}
+
+// checkServeFlags checks the extra serve flags before any lab starts: flags
+// bench sets itself are refused, and the rest must be flags serve accepts,
+// with values it accepts.
 func checkServeFlags(args []string) error {
 	for _, a := range args {
 		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if strings.HasPrefix(a, "-") && (name == "addr" || name == "rate" || strings.HasPrefix(name, "nats-")) {
-			return fmt.Errorf("bench: --serve-flags %s: bench sets that one itself (use bench's --rate; the labs always run their own NATS)", a)
+		if why, ok := benchOwnedServeFlags[name]; ok && strings.HasPrefix(a, "-") {
+			return fmt.Errorf("bench: --serve-flags %s: bench sets that one itself: %s", a, why)
 		}
+	}
+	fs, cfg := labFlags("serve", func(string) string { return "" }, defaultAddr, defaultNATSListen)
+	fs.SetOutput(io.Discard)
+	if err := parseFlags(fs, args); err != nil {
+		return fmt.Errorf("bench: --serve-flags: %w (see go run . help serve)", err)
+	}
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("bench: --serve-flags: %w", err)
 	}
 	return nil
 }

@@ -65,7 +65,7 @@ func labFlags(name string, getenv func(string) string, addr, natsListen string) 
 	fs.IntVar(&cfg.queueLen, "queue", 256, "ticks queued per streaming client before it counts as too slow and is cut off")
 	fs.DurationVar(&cfg.sseHeartbeat, "sse-heartbeat", 15*time.Second, "interval of SSE heartbeat comments")
 	fs.DurationVar(&cfg.wsPing, "ws-ping", 20*time.Second, "interval of WebSocket keep-alive pings")
-	fs.DurationVar(&cfg.linger, "linger", 0, "hold live ticks up to this long before SSE and WebSocket clients get them, so one write carries several: less server CPU per tick, more latency; pays off only when ticks come faster than this (0: each tick at once)")
+	fs.DurationVar(&cfg.linger, "linger", 0, "hold live ticks up to this long before SSE and WebSocket clients get them, so one write carries several: less server CPU per tick, more latency; pays off only when ticks come faster than this; at most 1s (0: each tick at once)")
 	fs.Func("log-level", "debug, info, warn or error (default info)", func(v string) error {
 		return cfg.logLevel.UnmarshalText([]byte(v))
 	})

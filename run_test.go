@@ -131,12 +131,13 @@ func TestRunServesEveryEndpoint(t *testing.T) {
 			Symbols  []string                   `json:"symbols"`
 			Rate     int                        `json:"rate"`
 			History  int                        `json:"history"`
+			LingerMs *float64                   `json:"linger_ms"`
 			Patterns map[string]json.RawMessage `json:"patterns"`
 		}
 		if err := json.Unmarshal(body, &info); code != 200 || err != nil {
 			t.Fatalf("got %d %s (%v)", code, body, err)
 		}
-		if info.Epoch == "" || len(info.Symbols) != 8 || info.Rate != 100 || info.History != 10_000 {
+		if info.Epoch == "" || len(info.Symbols) != 8 || info.Rate != 100 || info.History != 10_000 || info.LingerMs == nil || *info.LingerMs != 0 {
 			t.Fatalf("got %+v", info)
 		}
 		for _, p := range []string{"poll", "longpoll", "sse", "ws"} {
@@ -259,6 +260,8 @@ func TestRunRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"commlab", "--rate", "-1"},
 		{"commlab", "--history", "0"},
+		{"commlab", "--linger", "2s"},
+		{"commlab", "--linger", "-1ms"},
 		{"commlab", "--no-such-flag"},
 		{"commlab", "frobnicate"},
 		{"commlab", "demo", "carrier-pigeon"},

@@ -13,8 +13,8 @@ import "time"
 // (the connections here arm under a lock), and it assumes that nothing else
 // moves the deadline, except to end the connection for good.
 type WriteDeadline struct {
-	Timeout time.Duration
-	at      time.Time // the deadline in force; zero: none set by Arm yet
+	Timeout time.Duration // above zero: with 0 every write would fail at once
+	at      time.Time     // the deadline in force; zero: none set by Arm yet
 }
 
 // Deadliner is a connection whose write deadline can be set: a net.Conn, or

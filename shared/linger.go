@@ -39,7 +39,7 @@ func (l *lingerHub) add(t *Tick) {
 	}
 	l.pending = append(l.pending, t)
 	switch {
-	case len(l.pending) > 1:
+	case len(l.pending) > 1: // the batch's timer is set already
 	case l.timer == nil:
 		l.timer = time.AfterFunc(l.delay, l.flush)
 	default:
@@ -59,7 +59,7 @@ func (l *lingerHub) stop() {
 }
 
 // flush fans out what is held. The gateway also calls it before it cuts its
-// subscribers off, so they get every tick they were sent before the cut.
+// subscribers off, so they get every tick published before the cut.
 func (l *lingerHub) flush() {
 	l.flushing.Lock()
 	defer l.flushing.Unlock()

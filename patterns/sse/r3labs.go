@@ -248,9 +248,10 @@ func (w *writer) Write(p []byte) (n int, err error) {
 // Flush sends what r3labs wrote: the header once, then the events. r3labs
 // flushes after every event, and a flush is a write system call, most of what
 // an event costs the server. So when the story has published more events than
-// this one, which r3labs will write and flush right after it, the flush waits
-// for them: a client that fell behind gets its queued events in one write,
-// and a client that keeps up gets each event at once, as before. (If the
+// this one, which r3labs will write and flush right after it, Flush skips the
+// system call and leaves the event in net/http's buffer for the next flush
+// (at most maxHeldEvents in all): a client that fell behind gets its queued
+// events in one write, and a client that keeps up gets each at once. (If the
 // stream ends meanwhile, net/http's end of the response still sends the held
 // events, within endGrace; written does not count them.)
 func (w *writer) Flush() {
