@@ -275,7 +275,9 @@ func TestResumeAfterDroppedConnection(t *testing.T) {
 	published := make(chan []shared.Tick, 1)
 	pubErr := make(chan error, 1)
 	go func() {
-		ticks, err := publishUntil(f.lab, stopPub)
+		// At most half the history: a client that resumes must find its
+		// place in it, or it gets a reset and the ticks are gone.
+		ticks, err := publishUntil(f.lab, stopPub, 5000)
 		published <- ticks
 		pubErr <- err
 	}()
@@ -304,10 +306,10 @@ func TestResumeAfterDroppedConnection(t *testing.T) {
 }
 
 // publishUntil publishes ticks one at a time, each held by the gateway before
-// the next, until stop is closed.
-func publishUntil(lab *labtest.Lab, stop <-chan struct{}) ([]shared.Tick, error) {
+// the next, until stop is closed or most are out.
+func publishUntil(lab *labtest.Lab, stop <-chan struct{}, most int) ([]shared.Tick, error) {
 	var ticks []shared.Tick
-	for {
+	for len(ticks) < most {
 		select {
 		case <-stop:
 			return ticks, nil
@@ -328,6 +330,8 @@ func publishUntil(lab *labtest.Lab, stop <-chan struct{}) ([]shared.Tick, error)
 			}
 		}
 	}
+	<-stop
+	return ticks, nil
 }
 
 func TestSinceOlderThanHistoryResets(t *testing.T) {
