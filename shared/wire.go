@@ -44,8 +44,15 @@ func (c *countingConn) Close() error {
 func (c *countingConn) Write(p []byte) (int, error) {
 	if bps := c.linkBps.Load(); bps > 0 {
 		// The write blocks as one to a congested link does: for as long as
-		// its bytes take at the link's rate, however they are batched.
-		time.Sleep(time.Duration(len(p)) * time.Second / time.Duration(bps))
+		// its bytes take at the link's rate, however they are batched. Close
+		// ends the wait, as it would end a write stuck in the kernel.
+		wait := time.NewTimer(time.Duration(len(p)) * time.Second / time.Duration(bps))
+		select {
+		case <-wait.C:
+		case <-c.closed:
+			wait.Stop()
+			return 0, net.ErrClosed
+		}
 	}
 	n, err := c.Conn.Write(p)
 	if ctr := c.written.Load(); ctr != nil {

@@ -53,8 +53,8 @@ export class LivePanel {
       const resp = await fetch(`api/fault/slow?pattern=${this.spec.id}&client=${clientID}`, { method: 'POST' });
       const body = await resp.json();
       if (!resp.ok) throw new Error(body.error);
-      this.panel.hint(`slowed: this connection now carries ${body.link_bytes_per_s} bytes/s, a few ticks; ` +
-        `watch its queue of ${body.queue} ticks fill and the server cut it off (a low feed rate takes longer)`, 15000);
+      this.panel.hint(`slowed: this connection now carries ${body.link_bytes_per_s} bytes/s, about 5 ticks a second; ` +
+        `watch its queue of ${body.queue} ticks fill and the server cut it off (a low feed rate takes longer; at 5 ticks/s or fewer it keeps up)`, 15000);
     } catch (err) {
       this.panel.hint(`slow: ${err.message}`);
     }
