@@ -71,49 +71,46 @@ func TestGatewayLingerHoldsTicksThenFansOutTogether(t *testing.T) {
 	}
 }
 
-// A feed restart cuts every subscriber; the old epoch's ticks still held go
-// out first, or a client would miss them: after the restart the history has
-// forgotten them.
-func TestGatewayLingerFlushesBeforeARestart(t *testing.T) {
-	l := startLingerLab(t, time.Second)
-	sub := l.gateway.Hub.Subscribe(100)
-	defer sub.Close()
-	l.publish(t, 2)
-	waitSeq(t, l.gateway, 2)
+// Whatever cuts the subscribers, the ticks the gateway still holds go out
+// first. At a feed restart a client that missed them could not get them back:
+// the history forgets the old epoch.
+func TestGatewayLingerFlushesBeforeACut(t *testing.T) {
+	restartFeed := func(t *testing.T, l *feedLab) {
+		restarted, err := shared.NewFeed(l.feedNC, 42, shared.DefaultSymbols, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := restarted.Publish(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		cut  func(t *testing.T, l *feedLab)
+		want error
+	}{
+		{"feed restart", restartFeed, shared.ErrFeedRestarted},
+		{"gateway closed", func(t *testing.T, l *feedLab) { l.gateway.Close() }, shared.ErrGatewayClosed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l := startLingerLab(t, time.Second)
+			sub := l.gateway.Hub.Subscribe(100)
+			defer sub.Close()
+			l.publish(t, 3)
+			waitSeq(t, l.gateway, 3)
 
-	restarted, err := shared.NewFeed(l.feedNC, 42, shared.DefaultSymbols, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := restarted.Publish(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-sub.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("subscriber not cut off by the restart")
-	}
-	if err := sub.Err(); !errors.Is(err, shared.ErrFeedRestarted) {
-		t.Errorf("Err = %v, want ErrFeedRestarted", err)
-	}
-	if got := drained(sub); !slices.Equal(got, []uint64{1, 2}) {
-		t.Errorf("cut subscriber got %v, want the old epoch's [1 2]", got)
-	}
-}
-
-// Closing the gateway fans out what it holds before it cuts the subscribers.
-func TestGatewayLingerFlushesOnClose(t *testing.T) {
-	l := startLingerLab(t, time.Second)
-	sub := l.gateway.Hub.Subscribe(100)
-	defer sub.Close()
-	l.publish(t, 3)
-	waitSeq(t, l.gateway, 3)
-
-	l.gateway.Close()
-	if err := sub.Err(); !errors.Is(err, shared.ErrGatewayClosed) {
-		t.Errorf("Err = %v, want ErrGatewayClosed", err)
-	}
-	if got := drained(sub); !slices.Equal(got, seqRange(1, 3)) {
-		t.Errorf("got %v, want [1 2 3]", got)
+			tt.cut(t, l)
+			select {
+			case <-sub.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("subscriber not cut off")
+			}
+			if err := sub.Err(); !errors.Is(err, tt.want) {
+				t.Errorf("Err = %v, want %v", err, tt.want)
+			}
+			if got := drained(sub); !slices.Equal(got, seqRange(1, 3)) {
+				t.Errorf("cut subscriber got %v, want the ticks held before the cut, [1 2 3]", got)
+			}
+		})
 	}
 }
