@@ -88,11 +88,9 @@ func (q *QuoteService) Serve(ctx context.Context, nc *nats.Conn) error {
 	}
 	defer q.unsubscribe(nc, ticks, requests)
 
-	// As in Subscribe: a round trip proves the server has both SUBs.
-	flushCtx, cancel := context.WithTimeout(ctx, flushTimeout)
-	err = nc.FlushWithContext(flushCtx)
-	cancel()
-	if ctx.Err() != nil {
+	// As in Subscribe: wait until the server has both SUBs.
+	stopped, err := confirmSubscribed(ctx, nc)
+	if stopped {
 		return nil
 	}
 	if err != nil {

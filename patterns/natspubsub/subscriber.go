@@ -16,6 +16,20 @@ import (
 // server before Subscribe reports itself subscribed.
 const flushTimeout = 5 * time.Second
 
+// confirmSubscribed makes a PING/PONG round trip to the server. Subscribing
+// only queues a SUB; once the server has answered the PING sent after it, it
+// has the SUB, and from then on every matching publish reaches us. stopped
+// is true when ctx ended first, which is not an error.
+func confirmSubscribed(ctx context.Context, nc *nats.Conn) (stopped bool, err error) {
+	flushCtx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
+	err = nc.FlushWithContext(flushCtx)
+	if ctx.Err() != nil {
+		return true, nil
+	}
+	return false, err
+}
+
 // Options tune Subscribe. A nil *Options means the defaults.
 type Options struct {
 	// PendingMsgs is the subscription's client-side pending limit: how many
@@ -95,12 +109,9 @@ func Subscribe(ctx context.Context, nc *nats.Conn, subject string, fn func(share
 		r.tracker = shared.NewTracker(0, &r.seqs)
 	}
 
-	// SubscribeSync only queued the SUB. A PING/PONG round trip proves the
-	// server has it: from here on, every matching publish reaches us.
-	flushCtx, cancel := context.WithTimeout(ctx, flushTimeout)
-	err = nc.FlushWithContext(flushCtx)
-	cancel()
-	if ctx.Err() != nil {
+	// SubscribeSync only queued the SUB: wait until the server has it.
+	stopped, err := confirmSubscribed(ctx, nc)
+	if stopped {
 		return nil
 	}
 	if err != nil {
